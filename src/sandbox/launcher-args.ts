@@ -1,0 +1,67 @@
+// Plan -> cordon-launcher argv. Mechanical on purpose: every decision was made
+// by the compiler, so `cordon explain` can print exactly what will run.
+import type { Mount, Plan } from '../policy/plan.js';
+
+/** Per-run facts that are not policy: where the host proxy listens and the
+ *  token that ties this command's connections to it. */
+export interface LaunchRuntime {
+  relaySocket?: string;
+  relayToken?: string;
+  /** host Unix socket path per published port */
+  publishSockets?: Map<number, string>;
+  infoFd?: number;
+}
+
+function mountArgs(m: Mount): string[] {
+  switch (m.op) {
+    case 'ro-bind':
+    case 'bind':
+    case 'dev-bind':
+      return [`--${m.op}${m.try ? '-try' : ''}`, m.src, m.dst];
+    case 'tmpfs':
+    case 'dev':
+    case 'proc':
+    case 'dir':
+      return [`--${m.op}`, m.dst];
+    case 'mask':
+    case 'pin':
+      return [`--${m.op}`, m.path];
+    case 'symlink':
+      return ['--symlink', m.target, m.dst];
+  }
+}
+
+export function launcherArgs(plan: Plan, rt: LaunchRuntime = {}): string[] {
+  const a: string[] = ['run'];
+  for (const m of plan.mounts) a.push(...mountArgs(m));
+  a.push('--chdir', plan.cwd, '--hostname', plan.hostname, '--clearenv');
+  for (const [k, v] of Object.entries(plan.env)) a.push('--setenv', k, v);
+
+  if (plan.network.mode === 'host') a.push('--share-net');
+  else a.push('--unshare-net');
+  if (plan.network.mode === 'proxy') {
+    if (!rt.relaySocket) throw new Error('launcherArgs: proxy network needs a relay socket');
+    a.push('--relay-socket', rt.relaySocket);
+    if (rt.relayToken) a.push('--relay-token', rt.relayToken);
+    for (const p of plan.network.relayPorts) a.push('--relay', String(p));
+  }
+  for (const port of plan.network.publish) {
+    const sock = rt.publishSockets?.get(port);
+    if (!sock) throw new Error(`launcherArgs: no host socket for published port ${port}`);
+    a.push('--publish', sock, String(port));
+  }
+
+  if (!plan.seccomp.enabled) a.push('--no-seccomp');
+  const us = plan.seccomp.unixSockets;
+  if (us.mode === 'all') a.push('--allow-unix-sockets');
+  else if (us.mode === 'only') for (const p of us.paths) a.push('--allow-unix-socket', p);
+  if (plan.seccomp.allowNestedUserns) a.push('--allow-userns');
+
+  a.push('--landlock', plan.landlock.mode);
+  for (const p of plan.landlock.writable) a.push('--landlock-write', p);
+  if (plan.timeoutMs > 0) a.push('--timeout-ms', String(plan.timeoutMs));
+  if (rt.infoFd !== undefined) a.push('--info-fd', String(rt.infoFd));
+
+  a.push('--', ...plan.argv);
+  return a;
+}
