@@ -1,0 +1,604 @@
+//! The network relay process (docs/relay-protocol.md). It lives in the
+//! sandbox's network namespace but in the host's mount namespace, so it can
+//! listen on the sandbox's loopback and still reach the host proxy's Unix
+//! socket, which is never visible inside the sandbox.
+//!
+//! Outbound: every accepted TCP connection on 127.0.0.1:PORT / [::1]:PORT is
+//! joined to a fresh connection to the host relay socket, which first gets
+//! `CORDON1 <token> <port>\n`. Inbound (--publish): every connection on a host
+//! Unix socket is joined to 127.0.0.1:PORT inside the sandbox.
+//!
+//! One thread per direction; the bytes move with splice(2) through a pipe
+//! (no copy to user space), with a plain read/write loop as fallback. Each
+//! side's end of input becomes shutdown(SHUT_WR) on the other side, never a
+//! full close, so a client that half-closes still gets its whole answer.
+
+use crate::args::RunConfig;
+use crate::sys::relay as sys;
+use std::ffi::OsString;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+
+/// Size of the in-kernel pipe between the two sockets of one direction.
+const PIPE_SIZE: usize = 1 << 20;
+/// Buffer of the user-space fallback copy.
+const COPY_BUF: usize = 256 * 1024;
+/// Connection threads only run the loops below; the fallback buffer is on
+/// the heap.
+const CONN_STACK: usize = 128 * 1024;
+
+/// Everything the relay listens on, bound before the sandboxed command starts.
+pub struct Listeners {
+    /// (listener, the sandbox port it serves). Two per relay port when ::1
+    /// exists.
+    pub tcp: Vec<(TcpListener, u16)>,
+    /// (listener on the host socket, sandbox port to forward to).
+    pub publish: Vec<(UnixListener, u16)>,
+}
+
+/// Where outbound connections go, and what they say first.
+pub struct Upstream {
+    pub socket: PathBuf,
+    pub token: String,
+}
+
+impl Upstream {
+    fn preamble(&self, port: u16) -> Vec<u8> {
+        format!("CORDON1 {} {}\n", self.token, port).into_bytes()
+    }
+}
+
+/// The relay child's whole life; see the module comment. Never returns:
+/// exits 125 if a listener cannot be set up (the ready byte is then never
+/// written, so the launcher refuses to start the command), 1 if serving
+/// fails later.
+pub fn serve(cfg: &RunConfig, ready: OwnedFd) -> ! {
+    if let Err(e) = sys::set_non_dumpable() {
+        fail(125, &format!("prctl(PR_SET_DUMPABLE): {e}"));
+    }
+    sys::ignore_sigpipe();
+    sys::raise_nofile_limit();
+    let upstream = match upstream_of(cfg) {
+        Ok(u) => u,
+        Err(e) => fail(125, &e),
+    };
+    let listeners = match bind_listeners(cfg) {
+        Ok(l) => l,
+        Err(e) => fail(125, &e),
+    };
+    // --- seccomp: the helper filter goes here once seccomp.rs provides it
+    // (after every listener is bound, before any connection is served).
+    let errors = start(listeners, upstream);
+    let mut ready = std::fs::File::from(ready);
+    if ready.write_all(&[1]).is_err() {
+        // The launcher is gone; nobody will use the sandbox.
+        std::process::exit(1);
+    }
+    drop(ready);
+    match errors.recv() {
+        Ok(e) => fail(1, &e),
+        Err(_) => fail(1, "every listener stopped"),
+    }
+}
+
+fn fail(code: i32, msg: &str) -> ! {
+    eprintln!("cordon-launcher: relay: {msg}");
+    std::process::exit(code)
+}
+
+/// The upstream socket and token from the flags; the token must fit the
+/// one-line preamble.
+pub fn upstream_of(cfg: &RunConfig) -> Result<Upstream, String> {
+    let token = match &cfg.relay_token {
+        None => "-".to_string(),
+        Some(t) => {
+            let t = t.to_str().ok_or("--relay-token: not UTF-8")?;
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err("--relay-token: must be non-empty printable ASCII without spaces".into());
+            }
+            t.to_string()
+        }
+    };
+    let socket = PathBuf::from(cfg.relay_socket.clone().unwrap_or_default());
+    Ok(Upstream { socket, token })
+}
+
+/// Binds 127.0.0.1:PORT and [::1]:PORT for each relay port (::1 only when the
+/// namespace has IPv6) and the publish sockets (mode 0600).
+pub fn bind_listeners(cfg: &RunConfig) -> Result<Listeners, String> {
+    let mut tcp = Vec::new();
+    for &port in &cfg.relay_ports {
+        let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let l = TcpListener::bind(v4).map_err(|e| format!("bind {v4}: {}", os_text(&e)))?;
+        tcp.push((l, port));
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+        match TcpListener::bind(v6) {
+            Ok(l) => tcp.push((l, port)),
+            // IPv6 disabled (ipv6.disable=1, or no ::1 on lo): v4 only.
+            Err(e) if matches!(e.raw_os_error(), Some(EADDRNOTAVAIL) | Some(EAFNOSUPPORT)) => {}
+            Err(e) => return Err(format!("bind {v6}: {}", os_text(&e))),
+        }
+    }
+    let mut publish = Vec::new();
+    for (path, port) in &cfg.publish {
+        publish.push((bind_private_unix(path)?, *port));
+    }
+    Ok(Listeners { tcp, publish })
+}
+
+fn bind_private_unix(path: &OsString) -> Result<UnixListener, String> {
+    let shown = path.to_string_lossy();
+    // The umask makes the socket 0600 from its first moment; the chmod
+    // states it explicitly whatever the umask was.
+    let old = sys::set_umask(0o177);
+    let r = UnixListener::bind(path);
+    sys::set_umask(old);
+    let l = r.map_err(|e| format!("--publish {shown}: {}", os_text(&e)))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("--publish {shown}: chmod: {}", os_text(&e)))?;
+    Ok(l)
+}
+
+/// Starts one accept thread per listener. The receiver yields a message when
+/// a listener fails for good.
+pub fn start(listeners: Listeners, upstream: Upstream) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let upstream = Arc::new(upstream);
+    let active = Arc::new(Active::default());
+    for (l, port) in listeners.tcp {
+        let (ltx, up, active) = (tx.clone(), upstream.clone(), active.clone());
+        let what = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let spawned = thread::Builder::new().spawn(move || {
+            let e = accept_loop(&active, || l.accept().map(|(s, _)| s), |s| {
+                let up = up.clone();
+                move || relay_outbound(s, port, &up)
+            });
+            let _ = ltx.send(format!("accept on {what}: {}", os_text(&e)));
+        });
+        if let Err(e) = spawned {
+            let _ = tx.send(format!("thread: {e}"));
+        }
+    }
+    for (l, port) in listeners.publish {
+        let (ltx, active) = (tx.clone(), active.clone());
+        let spawned = thread::Builder::new().spawn(move || {
+            let e = accept_loop(&active, || l.accept().map(|(s, _)| s), |s| move || relay_inbound(s, port));
+            let _ = ltx.send(format!("accept on published socket for port {port}: {}", os_text(&e)));
+        });
+        if let Err(e) = spawned {
+            let _ = tx.send(format!("thread: {e}"));
+        }
+    }
+    rx
+}
+
+/// Number of live connections, so that running out of descriptors waits for
+/// one to close instead of spinning on accept.
+#[derive(Default)]
+struct Active {
+    count: Mutex<usize>,
+    changed: Condvar,
+}
+
+struct ActiveGuard(Arc<Active>);
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        let mut n = self.0.count.lock().unwrap_or_else(|p| p.into_inner());
+        *n -= 1;
+        self.0.changed.notify_all();
+    }
+}
+
+const EINTR: i32 = 4;
+const EAGAIN: i32 = 11;
+const ENOMEM: i32 = 12;
+const ENFILE: i32 = 23;
+const EMFILE: i32 = 24;
+const EPROTO: i32 = 71;
+const EAFNOSUPPORT: i32 = 97;
+const EADDRNOTAVAIL: i32 = 99;
+const ENOBUFS: i32 = 105;
+const ECONNABORTED: i32 = 103;
+
+/// Accepts until a non-transient error, which it returns. Each connection
+/// is handled on its own thread; if no thread can be made, it is dropped.
+fn accept_loop<S, A, H, F>(active: &Arc<Active>, mut accept: A, handler: H) -> io::Error
+where
+    S: Send + 'static,
+    A: FnMut() -> io::Result<S>,
+    H: Fn(S) -> F,
+    F: FnOnce() + Send + 'static,
+{
+    loop {
+        match accept() {
+            Ok(s) => {
+                *active.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+                let guard = ActiveGuard(active.clone());
+                let work = handler(s);
+                // On failure the closure (and with it the connection and the
+                // guard) is dropped: the client sees the connection close.
+                let _ = thread::Builder::new().stack_size(CONN_STACK).spawn(move || {
+                    let _guard = guard;
+                    work();
+                });
+            }
+            Err(e) => match e.raw_os_error() {
+                Some(ECONNABORTED) | Some(EINTR) | Some(EPROTO) | Some(EAGAIN) => {}
+                Some(EMFILE) | Some(ENFILE) | Some(ENOBUFS) | Some(ENOMEM) => {
+                    let mut n = active.count.lock().unwrap_or_else(|p| p.into_inner());
+                    if *n == 0 {
+                        return e;
+                    }
+                    let before = *n;
+                    while *n >= before {
+                        n = active.changed.wait(n).unwrap_or_else(|p| p.into_inner());
+                    }
+                }
+                _ => return e,
+            },
+        }
+    }
+}
+
+/// One outbound connection: sandbox client -> host relay socket.
+pub fn relay_outbound(client: TcpStream, port: u16, up: &Upstream) {
+    let _ = client.set_nodelay(true);
+    // A failed connect or preamble just closes the client (the host proxy
+    // is gone or refuses); there is nobody to report to.
+    let Ok(mut server) = UnixStream::connect(&up.socket) else { return };
+    if server.write_all(&up.preamble(port)).is_err() {
+        return;
+    }
+    bridge(Sock::Tcp(client), Sock::Unix(server));
+}
+
+/// One inbound connection: host Unix socket -> server inside the sandbox.
+pub fn relay_inbound(client: UnixStream, port: u16) {
+    let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else { return };
+    let _ = server.set_nodelay(true);
+    bridge(Sock::Unix(client), Sock::Tcp(server));
+}
+
+pub enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Sock {
+    fn shutdown(&self, how: Shutdown) {
+        let _ = match self {
+            Sock::Tcp(s) => s.shutdown(how),
+            Sock::Unix(s) => s.shutdown(how),
+        };
+    }
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Sock::Tcp(s) => (&*s).read(buf),
+            Sock::Unix(s) => (&*s).read(buf),
+        }
+    }
+    fn write_all(&self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => (&*s).write_all(buf),
+            Sock::Unix(s) => (&*s).write_all(buf),
+        }
+    }
+}
+
+impl AsFd for Sock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Sock::Tcp(s) => s.as_fd(),
+            Sock::Unix(s) => s.as_fd(),
+        }
+    }
+}
+
+/// Copies both ways until both directions have ended; returns the byte
+/// counts (a -> b, b -> a). Both sockets are closed when it returns.
+pub fn bridge(a: Sock, b: Sock) -> (u64, u64) {
+    let pair = Arc::new((a, b));
+    let back = pair.clone();
+    let reverse = thread::Builder::new()
+        .stack_size(CONN_STACK)
+        .spawn(move || pump(&back.1, &back.0));
+    match reverse {
+        Ok(handle) => {
+            let there = pump(&pair.0, &pair.1);
+            let back = handle.join().unwrap_or(0);
+            (there, back)
+        }
+        Err(_) => (0, 0),
+    }
+}
+
+/// One direction. At end of input the writer side gets shutdown(SHUT_WR); on
+/// an error both sockets are shut down completely, which also ends the
+/// other direction (its blocked read returns end of input).
+fn pump(src: &Sock, dst: &Sock) -> u64 {
+    let mut moved = 0u64;
+    let r = match sys::Pipe::new(PIPE_SIZE) {
+        Ok(pipe) => splice_loop(src, dst, &pipe, &mut moved),
+        Err(_) => Err(SpliceError::Unsupported),
+    };
+    let r = match r {
+        Ok(()) => Ok(()),
+        Err(SpliceError::Unsupported) => copy_loop(src, dst, &mut moved),
+        Err(SpliceError::Io(e)) => Err(e),
+    };
+    match r {
+        Ok(()) => dst.shutdown(Shutdown::Write),
+        Err(_) => {
+            src.shutdown(Shutdown::Both);
+            dst.shutdown(Shutdown::Both);
+        }
+    }
+    moved
+}
+
+enum SpliceError {
+    /// splice is not possible here (nothing was moved yet): copy instead.
+    Unsupported,
+    Io(io::Error),
+}
+
+fn splice_loop(src: &Sock, dst: &Sock, pipe: &sys::Pipe, moved: &mut u64) -> Result<(), SpliceError> {
+    loop {
+        let n = match sys::splice_fds(src.as_fd(), pipe.write.as_fd(), PIPE_SIZE, sys::SPLICE_F_MOVE) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if *moved == 0 && is_unsupported(&e) => return Err(SpliceError::Unsupported),
+            Err(e) => return Err(SpliceError::Io(e)),
+        };
+        let mut left = n;
+        while left > 0 {
+            match sys::splice_fds(pipe.read.as_fd(), dst.as_fd(), left, sys::SPLICE_F_MOVE) {
+                Ok(0) => return Err(SpliceError::Io(io::ErrorKind::WriteZero.into())),
+                Ok(m) => left -= m,
+                // Data already sits in the pipe, so no fallback from here.
+                Err(e) => return Err(SpliceError::Io(e)),
+            }
+        }
+        *moved += n as u64;
+    }
+}
+
+fn is_unsupported(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(22) /* EINVAL */ | Some(38) /* ENOSYS */ | Some(95) /* EOPNOTSUPP */ | Some(1) /* EPERM */)
+}
+
+fn copy_loop(src: &Sock, dst: &Sock, moved: &mut u64) -> io::Result<()> {
+    let mut buf = vec![0u8; COPY_BUF];
+    loop {
+        let n = match src.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        dst.write_all(&buf[..n])?;
+        *moved += n as u64;
+    }
+}
+
+/// The error text without Rust's " (os error N)" suffix, for one-line messages.
+fn os_text(e: &io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_string(),
+        None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixListener;
+    use std::time::Instant;
+
+    fn tmp_sock(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("cordon-relay-{}-{}", std::process::id(), name));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("s")
+    }
+
+    /// Deterministic pseudo-random bytes (xorshift), so a corrupted or
+    /// reordered stream cannot go unnoticed.
+    fn pattern(len: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        let mut v = Vec::with_capacity(len);
+        while v.len() < len {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.truncate(len);
+        v
+    }
+
+    fn read_line(s: &mut UnixStream) -> String {
+        let mut line = Vec::new();
+        let mut b = [0u8; 1];
+        while s.read(&mut b).unwrap() == 1 {
+            if b[0] == b'\n' {
+                break;
+            }
+            line.push(b[0]);
+        }
+        String::from_utf8(line).unwrap()
+    }
+
+    /// A relay on an ephemeral port (labelled `label`) in front of a host
+    /// Unix socket served by `host`, which gets the accepted stream.
+    fn relay_with<F>(name: &str, token: &str, label: u16, host: F) -> (SocketAddr, thread::JoinHandle<()>)
+    where
+        F: FnOnce(UnixStream) + Send + 'static,
+    {
+        let path = tmp_sock(name);
+        let ul = UnixListener::bind(&path).unwrap();
+        let server = thread::spawn(move || {
+            let (s, _) = ul.accept().unwrap();
+            host(s);
+        });
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = l.local_addr().unwrap();
+        let _errors = start(
+            Listeners { tcp: vec![(l, label)], publish: vec![] },
+            Upstream { socket: path, token: token.into() },
+        );
+        (addr, server)
+    }
+
+    #[test]
+    fn preamble_then_large_transfer_both_ways_with_half_close() {
+        const N: usize = 20 << 20;
+        let up = pattern(N, 7);
+        let down = pattern(N + 12345, 99);
+        let (expect_up, reply) = (up.clone(), down.clone());
+        let (addr, server) = relay_with("big", "tok123", 3128, move |mut s| {
+            assert_eq!(read_line(&mut s), "CORDON1 tok123 3128");
+            // Read everything first: only the client's half-close ends this.
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert!(got == expect_up, "upstream bytes differ");
+            s.write_all(&reply).unwrap();
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let writer = {
+            let c = c.try_clone().unwrap();
+            thread::spawn(move || {
+                (&c).write_all(&up).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        writer.join().unwrap();
+        server.join().unwrap();
+        assert_eq!(got.len(), down.len());
+        assert!(got == down, "downstream bytes differ");
+    }
+
+    #[test]
+    fn host_half_close_keeps_client_direction_open() {
+        let (addr, server) = relay_with("hc", "-", 1080, |mut s| {
+            assert_eq!(read_line(&mut s), "CORDON1 - 1080");
+            s.write_all(b"hello").unwrap();
+            s.shutdown(Shutdown::Write).unwrap();
+            let mut got = String::new();
+            s.read_to_string(&mut got).unwrap();
+            assert_eq!(got, "still talking");
+            // Now the client hears the full close.
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"hello");
+        c.write_all(b"still talking").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn missing_upstream_closes_client() {
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = l.local_addr().unwrap();
+        let _errors = start(
+            Listeners { tcp: vec![(l, 3128)], publish: vec![] },
+            Upstream { socket: tmp_sock("none"), token: "-".into() },
+        );
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut got = Vec::new();
+        // Either a clean end of input or a reset; never data, never a hang.
+        let _ = c.read_to_end(&mut got);
+        assert!(got.is_empty());
+    }
+
+    #[test]
+    fn publish_reaches_server_inside() {
+        let inside = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = inside.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let (mut s, _) = inside.accept().unwrap();
+            let mut got = String::new();
+            s.read_to_string(&mut got).unwrap();
+            s.write_all(format!("echo:{got}").as_bytes()).unwrap();
+        });
+        let path = tmp_sock("pub");
+        let cfg = RunConfig { publish: vec![(path.clone().into(), port)], ..Default::default() };
+        let listeners = bind_listeners(&cfg).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let _errors = start(listeners, Upstream { socket: PathBuf::new(), token: "-".into() });
+        let mut c = UnixStream::connect(&path).unwrap();
+        c.write_all(b"ping").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "echo:ping");
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn bad_tokens_and_busy_ports_are_setup_errors() {
+        let cfg = RunConfig { relay_token: Some("a b".into()), ..Default::default() };
+        assert!(upstream_of(&cfg).is_err());
+        let cfg = RunConfig { relay_token: Some("x\n".into()), ..Default::default() };
+        assert!(upstream_of(&cfg).is_err());
+        let taken = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = taken.local_addr().unwrap().port();
+        let cfg = RunConfig { relay_ports: vec![port], ..Default::default() };
+        let e = bind_listeners(&cfg).err().unwrap();
+        assert!(e.starts_with(&format!("bind 127.0.0.1:{port}: ")), "{e}");
+        let path = tmp_sock("exists");
+        std::fs::write(&path, b"").unwrap();
+        let cfg = RunConfig { publish: vec![(path.into(), 80)], ..Default::default() };
+        assert!(bind_listeners(&cfg).err().unwrap().starts_with("--publish "));
+    }
+
+    /// `cargo test --release -- --ignored --nocapture throughput`: MB/s of a
+    /// direct loopback TCP transfer vs. the same through the relay to a Unix
+    /// socket sink. A benchmark, not a test: it asserts only integrity.
+    #[test]
+    #[ignore]
+    fn throughput() {
+        const N: usize = 2 << 30;
+        fn sink_tcp() -> (SocketAddr, thread::JoinHandle<u64>) {
+            let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+            let a = l.local_addr().unwrap();
+            (a, thread::spawn(move || io::copy(&mut l.accept().unwrap().0, &mut io::sink()).unwrap()))
+        }
+        fn send(addr: SocketAddr) -> f64 {
+            let buf = vec![0x5au8; 1 << 20];
+            let mut c = TcpStream::connect(addr).unwrap();
+            let t = Instant::now();
+            for _ in 0..N / buf.len() {
+                c.write_all(&buf).unwrap();
+            }
+            c.shutdown(Shutdown::Write).unwrap();
+            let _ = c.read(&mut [0u8; 1]);
+            N as f64 / t.elapsed().as_secs_f64() / 1e6
+        }
+        let (a, h) = sink_tcp();
+        let direct = send(a);
+        assert_eq!(h.join().unwrap(), N as u64);
+        let (addr, server) = relay_with("bench", "-", 3128, |mut s| {
+            read_line(&mut s);
+            assert_eq!(io::copy(&mut s, &mut io::sink()).unwrap(), N as u64);
+        });
+        let relayed = send(addr);
+        server.join().unwrap();
+        println!("direct {direct:.0} MB/s, relayed {relayed:.0} MB/s ({:.0}%)", 100.0 * relayed / direct);
+    }
+}
