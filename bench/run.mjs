@@ -1,0 +1,808 @@
+#!/usr/bin/env node
+// `npm run bench [-- --quick] [-- --only=cold,percmd,...] [-- --root-only]`
+//
+// Measures cordon side by side with the tools people run today (bubblewrap,
+// Anthropic's sandbox-runtime "srt") in the same run, interleaved, and writes
+// bench/results.json + bench/results.md. Every piece that is missing or
+// broken is reported as "skipped: <why>", never given a number. When run as
+// root, the whole set is measured again as uid 65534 from a world-readable
+// copy, because unprivileged user namespaces are the common deployment.
+// Peers come from scripts/bench-peers.sh; cordon itself never calls them.
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import {
+  existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, chmodSync, chownSync, cpSync,
+} from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { interleave, summarize, ratio, fmt, firstLine, median } from './stats.mjs';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const LAUNCHER = join(ROOT, 'dist', 'cordon-launcher');
+const CLI = join(ROOT, 'dist', 'cli.js');
+const LIB = join(ROOT, 'dist', 'index.js');
+const SRT_PKG = join(ROOT, 'bench', '.peers', 'node_modules', '@anthropic-ai', 'sandbox-runtime');
+const SRT_CLI = join(SRT_PKG, 'dist', 'cli.js');
+const SRT_LIB = join(SRT_PKG, 'dist', 'index.js');
+const NODE = process.execPath;
+const BASE = ['--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp'];
+const BWRAP = ['--unshare-all', '--ro-bind', '/', '/', '--dev', '/dev', '--proc', '/proc'];
+const INSTALL_HINT = 'run: sh scripts/bench-peers.sh';
+
+// ---------------------------------------------------------------- arguments
+const argv = process.argv.slice(2);
+const opt = { quick: false, only: null, rootOnly: false, unpriv: false, child: null };
+for (let i = 0; i < argv.length; i++) {
+  const a = argv[i];
+  if (a === '--quick') opt.quick = true;
+  else if (a === '--root-only' || a === '--no-unprivileged') opt.rootOnly = true;
+  else if (a === '--unprivileged') opt.unpriv = true;
+  else if (a.startsWith('--only=')) opt.only = new Set(a.slice(7).split(','));
+  else if (a === '--child') opt.child = argv[++i];
+  else if (a === '--help' || a === '-h') {
+    console.log('usage: npm run bench -- [--quick] [--only=cold,percmd,throughput,latency,memory,scaling] [--root-only|--unprivileged]');
+    process.exit(0);
+  } else {
+    console.error(`bench: unknown option '${a}' (try --help)`);
+    process.exit(2);
+  }
+}
+const Q = opt.quick;
+const IS_ROOT = process.getuid() === 0;
+const log = (...a) => console.error('[bench]', ...a);
+
+// ------------------------------------------------------------------ helpers
+const now = () => process.hrtime.bigint();
+const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Spawns and resolves with { code, signal, ms, stdout, stderr }; ms is from
+ *  spawn to the exit of the direct child (what a caller waits for). */
+function runTimed(cmd, args, opts = {}) {
+  return new Promise((resolveP, reject) => {
+    const t0 = now();
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    let stdout = '', stderr = '', ms = 0, exited = null;
+    child.stdout?.on('data', (d) => { if (stdout.length < 1e6) stdout += d; });
+    child.stderr?.on('data', (d) => { if (stderr.length < 1e5) stderr += d; });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => { ms = msSince(t0); exited = { code, signal }; });
+    child.on('close', () => resolveP({ ...exited, ms, stdout, stderr }));
+  });
+}
+
+/** Like runTimed but a non-zero exit is an error carrying stderr's first line. */
+async function mustRun(cmd, args, opts) {
+  const r = await runTimed(cmd, args, opts);
+  if (r.code !== 0) {
+    const why = (r.stderr.trim() || r.stdout.trim()).split('\n').filter(Boolean).slice(-1)[0] ?? '';
+    throw new Error(`${shortCmd(cmd, args)} exited ${r.code ?? 'by ' + r.signal}${why ? ': ' + why : ''}`);
+  }
+  return r;
+}
+const shortCmd = (cmd, args) => {
+  const prog = [cmd, ...args].find((a) => !a.startsWith('/usr/') && a !== NODE) ?? cmd;
+  return prog.replace(ROOT + '/', '').replace(/.*\/node_modules\/@anthropic-ai\/sandbox-runtime\/dist\/cli\.js$/, 'srt') + ' …';
+};
+
+function have(cmd) {
+  return spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+function version(cmd, args, re) {
+  try {
+    const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 5000 });
+    const m = re ? re.exec(out) : null;
+    return m ? m[1] : out.trim().split('\n')[0];
+  } catch { return null; }
+}
+
+/** Spawns via a shell string (what srt and SandboxManager callers do). */
+function spawnShellTimed(command, opts = {}) {
+  return new Promise((resolveP, reject) => {
+    const t0 = now();
+    const child = spawn(command, { shell: true, stdio: 'ignore', ...opts });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const ms = msSince(t0);
+      if (code !== 0) reject(new Error(`shell command exited ${code ?? signal}: ${command.slice(0, 100)}`));
+      else resolveP(ms);
+    });
+  });
+}
+
+function spawnArgvTimed(cmd, args, opts = {}) {
+  return new Promise((resolveP, reject) => {
+    const t0 = now();
+    const child = spawn(cmd, args, { stdio: 'ignore', ...opts });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      const ms = msSince(t0);
+      if (code !== 0) reject(new Error(`${shortCmd(cmd, args)} exited ${code ?? signal}`));
+      else resolveP(ms);
+    });
+  });
+}
+
+// ------------------------------------------------------------ environment
+const TMP = mkdtempSync(join(os.tmpdir(), 'cordon-bench-'));
+chmodSync(TMP, 0o755);
+const WORK = join(TMP, 'cwd');          // an empty, neutral cwd for every sandboxed run
+mkdirSync(WORK);
+process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
+for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
+
+function srtSettings(domains) {
+  return {
+    network: { allowedDomains: domains, deniedDomains: [] },
+    filesystem: { denyRead: [], allowRead: [], allowWrite: ['.'], denyWrite: [] },
+  };
+}
+const SRT_SETTINGS = join(TMP, 'srt-settings.json');
+writeFileSync(SRT_SETTINGS, JSON.stringify(srtSettings(['example.com'])));
+
+/** Which pieces exist and work here; each entry is true or a reason. */
+async function probe() {
+  const p = {};
+  const tryRun = async (key, cmd, args, opts) => {
+    try { await mustRun(cmd, args, { cwd: WORK, ...opts }); p[key] = true; } catch (e) { p[key] = firstLine(e); }
+  };
+  if (!existsSync(LAUNCHER)) p.launcher = 'dist/cordon-launcher missing (npm run build)';
+  else await tryRun('launcher', LAUNCHER, ['run', ...BASE, '--', '/bin/true']);
+  if (!existsSync(CLI)) p.cli = 'dist/cli.js missing (npm run build)';
+  else await tryRun('cli', NODE, [CLI, '--', '/bin/true']);
+  if (!existsSync(LIB)) p.lib = 'dist/index.js missing (npm run build)';
+  else {
+    try { p.libModule = await import(pathToFileURL(LIB).href); p.lib = true; } catch (e) { p.lib = 'import dist/index.js: ' + firstLine(e); }
+  }
+  if (!have('bwrap')) p.bwrap = `bwrap not installed (${INSTALL_HINT})`;
+  else await tryRun('bwrap', 'bwrap', [...BWRAP, '/bin/true']);
+  if (!existsSync(SRT_CLI)) p.srt = `@anthropic-ai/sandbox-runtime not in bench/.peers (${INSTALL_HINT})`;
+  else await tryRun('srt', NODE, [SRT_CLI, '--settings', SRT_SETTINGS, '--', '/bin/true']);
+  p.curl = have('curl') || `curl not installed (${INSTALL_HINT})`;
+  p.openssl = have('openssl') || `openssl not installed (${INSTALL_HINT})`;
+  return p;
+}
+
+function toolVersions() {
+  let cordon = null;
+  try { cordon = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version; } catch {}
+  let srt = null;
+  try { srt = JSON.parse(readFileSync(join(SRT_PKG, 'package.json'), 'utf8')).version; } catch {}
+  return {
+    cordon,
+    cordonLauncher: existsSync(LAUNCHER) ? version(LAUNCHER, ['--version']) : null,
+    node: process.version,
+    srt,
+    bwrap: version('bwrap', ['--version'], /bubblewrap (\S+)/),
+    socat: version('socat', ['-V'], /socat version (\S+)/),
+    rg: version('rg', ['--version'], /ripgrep (\S+)/),
+    curl: version('curl', ['--version'], /curl (\S+)/),
+  };
+}
+
+// ----------------------------------------------------------- result model
+/** A section: rows of summaries; a row with `skipped` has no numbers. */
+function section(id, title, unit, better) {
+  return { id, title, unit, better, rows: [], notes: [] };
+}
+function addRows(sec, variants, res, extra = {}) {
+  for (const v of variants) {
+    const failed = res.failed.get(v.name);
+    const s = summarize(res.samples.get(v.name) ?? []);
+    if (failed || !s) sec.rows.push({ name: v.name, skipped: failed ?? 'no samples', ...extra });
+    else sec.rows.push({ name: v.name, ...s, ...extra });
+  }
+}
+function skipRow(sec, name, why, extra = {}) {
+  sec.rows.push({ name, skipped: why, ...extra });
+}
+const rowOf = (sec, name, pred = () => true) => sec.rows.find((r) => r.name === name && !r.skipped && pred(r));
+/** Attaches "peer median / this median" (time: how many times faster). */
+function compare(sec, name, peer, key = 'vs', pred) {
+  const a = rowOf(sec, name, pred), b = rowOf(sec, peer, pred);
+  if (!a || !b) return null;
+  const r = sec.better === 'lower' ? ratio(b.median, a.median) : ratio(a.median, b.median);
+  (a.ratios ??= []).push({ to: peer, value: r });
+  return r;
+}
+
+// ---------------------------------------------------------- 1. cold start
+async function benchCold(P) {
+  const sec = section('cold', 'Cold start: one command, new process each time', 'ms', 'lower');
+  const rounds = Q ? 5 : 20;
+  const variants = [
+    { name: '/bin/true', run: () => spawnArgvTimed('/bin/true', []) },
+    { name: 'node -e 0', run: () => spawnArgvTimed(NODE, ['-e', '0']) },
+  ];
+  let relaySrv = null;
+  if (P.bwrap === true) {
+    variants.push({ name: 'bwrap --unshare-all (ro /, dev, proc)', run: () => spawnArgvTimed('bwrap', [...BWRAP, '/bin/true']) });
+    variants.push({ name: 'bwrap same + --tmpfs /tmp', run: () => spawnArgvTimed('bwrap', [...BWRAP, '--tmpfs', '/tmp', '/bin/true']) });
+  } else skipRow(sec, 'bwrap', P.bwrap);
+  if (P.launcher === true) {
+    variants.push({ name: 'cordon-launcher (net off)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, '--', '/bin/true']) });
+    // Relays need a host Unix socket to point at; nothing connects during
+    // /bin/true, so a listener that drops connections is enough.
+    const sock = join(TMP, 'relay.sock');
+    relaySrv = net.createServer((c) => c.destroy());
+    await new Promise((r) => relaySrv.listen(sock, r));
+    const relayArgs = ['--relay-socket', sock, '--relay-token', 'bench', '--relay', '3128', '--relay', '1080'];
+    const probeNet = await runTimed(LAUNCHER, ['run', ...BASE, ...relayArgs, '--', '/bin/true']);
+    if (probeNet.code === 0) {
+      variants.push({ name: 'cordon-launcher (net on: 2 relays)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, ...relayArgs, '--', '/bin/true']) });
+    } else skipRow(sec, 'cordon-launcher (net on: 2 relays)', `exit ${probeNet.code}: ${firstLine(probeNet.stderr || 'no output')}`);
+  } else skipRow(sec, 'cordon-launcher', P.launcher);
+  if (P.cli === true) {
+    variants.push({ name: 'cordon CLI (net off)', run: () => spawnArgvTimed(NODE, [CLI, '--', '/bin/true'], { cwd: WORK }) });
+    const netArgs = ['--allow-net', 'example.com', '--', '/bin/true'];
+    const probeNet = await runTimed(NODE, [CLI, ...netArgs], { cwd: WORK });
+    if (probeNet.code === 0) variants.push({ name: 'cordon CLI (net on)', run: () => spawnArgvTimed(NODE, [CLI, ...netArgs], { cwd: WORK }) });
+    else skipRow(sec, 'cordon CLI (net on)', `exit ${probeNet.code}: ${firstLine(probeNet.stderr || 'no output')}`);
+  } else skipRow(sec, 'cordon CLI', P.cli);
+  if (P.srt === true) {
+    variants.push({ name: 'srt CLI (proxies always on)', run: () => spawnArgvTimed(NODE, [SRT_CLI, '--settings', SRT_SETTINGS, '--', '/bin/true'], { cwd: WORK }) });
+  } else skipRow(sec, 'srt CLI', P.srt);
+  const res = await interleave(variants, { rounds, warmup: 2 });
+  relaySrv?.close();
+  addRows(sec, variants, res);
+  compare(sec, 'cordon-launcher (net off)', 'bwrap same + --tmpfs /tmp');
+  compare(sec, 'cordon-launcher (net on: 2 relays)', 'bwrap same + --tmpfs /tmp');
+  compare(sec, 'cordon CLI (net off)', 'srt CLI (proxies always on)');
+  compare(sec, 'cordon CLI (net on)', 'srt CLI (proxies always on)');
+  compare(sec, 'cordon CLI (net off)', 'node -e 0');
+  sec.notes.push('Wall time from spawn to exit of the direct child, measured from Node (includes fork/exec; see the /bin/true row).');
+  sec.notes.push('srt has no network-off mode: it always starts its HTTP and SOCKS proxies and two socat bridges.');
+  return sec;
+}
+
+// ------------------------------------------------- 2. per command (library)
+/** The library pieces: cordon Sandbox + SandboxManager, srt SandboxManager.
+ *  Each is { name, setup(domains) -> run(cwd) -> ms, teardown }. */
+function srtConfig(domains, cwd = WORK) {
+  return {
+    network: { allowedDomains: domains, deniedDomains: [] },
+    filesystem: { denyRead: [], allowRead: [], allowWrite: [cwd], denyWrite: [] },
+  };
+}
+
+async function cordonSandbox(P, domains) {
+  const Sandbox = P.libModule?.Sandbox;
+  if (typeof Sandbox?.create !== 'function') throw new Error('dist/index.js has no Sandbox.create yet');
+  const sb = await Sandbox.create(srtConfig(domains));
+  return {
+    run: async (cwd = WORK) => {
+      const t0 = now();
+      const r = await sb.run(['true'], { cwd });
+      const ms = msSince(t0);
+      if (r.code !== 0) throw new Error(`Sandbox.run(['true']) gave code ${r.code} signal ${r.signal}: ${firstLine(r.stderr || '')}`);
+      return ms;
+    },
+    close: () => sb.close(),
+  };
+}
+
+async function managerAdapter(mod, label, domains) {
+  const M = mod?.SandboxManager;
+  if (typeof M?.initialize !== 'function' || typeof M?.wrapWithSandbox !== 'function') throw new Error(`${label}: no SandboxManager.initialize/wrapWithSandbox`);
+  await M.initialize(srtConfig(domains));
+  return {
+    run: async (cwd = WORK) => {
+      // srt derives its mandatory-deny scan from the process cwd, so the
+      // wrap happens there (as an agent harness that chdirs would do).
+      const prev = process.cwd();
+      process.chdir(cwd);
+      try {
+        const t0 = now();
+        const cmd = await M.wrapWithSandbox('true');
+        await spawnShellTimed(cmd, { cwd });
+        M.cleanupAfterCommand?.();
+        return msSince(t0);
+      } finally { process.chdir(prev); }
+    },
+    close: () => M.reset?.(),
+  };
+}
+
+async function benchPerCommand(P) {
+  const sec = section('percmd', 'Per command in one long-lived process (`true`)', 'ms', 'lower');
+  const rounds = Q ? 15 : 60;
+  const variants = [{ name: 'spawn /bin/true (no sandbox)', run: () => spawnArgvTimed('/bin/true', []) }];
+  const closers = [];
+  const lib = async (name, make) => {
+    try {
+      const a = await make();
+      closers.push(a.close);
+      await a.run();           // fail here, with the reason, rather than mid-schedule
+      variants.push({ name, run: () => a.run() });
+    } catch (e) { skipRow(sec, name, firstLine(e)); }
+  };
+  if (P.lib === true) {
+    await lib('cordon Sandbox.run', () => cordonSandbox(P, ['example.com']));
+    await lib('cordon SandboxManager.wrapWithSandbox + spawn', () => managerAdapter(P.libModule, 'cordon', ['example.com']));
+  } else {
+    skipRow(sec, 'cordon Sandbox.run', P.lib);
+    skipRow(sec, 'cordon SandboxManager.wrapWithSandbox + spawn', P.lib);
+  }
+  if (P.srt === true) {
+    await lib('srt SandboxManager.wrapWithSandbox + spawn', async () => managerAdapter(await import(pathToFileURL(SRT_LIB).href), 'srt', ['example.com']));
+  } else skipRow(sec, 'srt SandboxManager.wrapWithSandbox + spawn', P.srt);
+  if (P.launcher === true) variants.push({ name: 'raw cordon-launcher spawn (argv)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, '--', 'true']) });
+  if (P.bwrap === true) {
+    variants.push({ name: 'raw bwrap spawn (argv)', run: () => spawnArgvTimed('bwrap', [...BWRAP, 'true']) });
+    variants.push({ name: 'raw bwrap spawn (shell)', run: () => spawnShellTimed(`bwrap ${BWRAP.join(' ')} true`) });
+  } else skipRow(sec, 'raw bwrap spawn', P.bwrap);
+  const res = await interleave(variants, { rounds, warmup: 3 });
+  for (const c of closers) { try { await c(); } catch {} }
+  addRows(sec, variants, res);
+  for (const n of ['cordon Sandbox.run', 'cordon SandboxManager.wrapWithSandbox + spawn']) {
+    compare(sec, n, 'srt SandboxManager.wrapWithSandbox + spawn');
+    compare(sec, n, 'raw bwrap spawn (argv)');
+  }
+  sec.notes.push('Library objects are created once (proxies started) and reused; each sample is one command from request to exit.');
+  return sec;
+}
+
+// ---------------------------------------------- network origin (3 and 4)
+async function startOrigin(P) {
+  let cert = null, key = null;
+  if (P.openssl === true) {
+    cert = join(TMP, 'origin.crt'); key = join(TMP, 'origin.key');
+    const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+      '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+    if (r.status !== 0) cert = key = null;
+  }
+  const child = spawn(NODE, [join(ROOT, 'bench', 'origin.mjs'), ...(cert ? [cert, key] : [])], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const ports = await new Promise((resolveP, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d) => {
+      buf += d;
+      if (buf.includes('\n')) resolveP(JSON.parse(buf.split('\n')[0]));
+    });
+    child.on('exit', (c) => reject(new Error(`origin exited ${c}`)));
+  });
+  return { ...ports, stop: () => { child.stdin.end(); child.kill(); } };
+}
+
+// Inside a sandbox, the client takes the proxy URLs from the environment the
+// sandbox sets (they carry its auth token). srt puts its SOCKS URL in
+// FTP_PROXY and an HTTP one in ALL_PROXY, so look for a socks5 scheme.
+const PROXY_SH = `H="\${HTTP_PROXY:-\${http_proxy:-http://127.0.0.1:3128}}"; S=""; ` +
+  `for v in "\${ALL_PROXY:-}" "\${all_proxy:-}" "\${FTP_PROXY:-}" "\${ftp_proxy:-}"; do case "$v" in socks*) S="$v"; break;; esac; done; ` +
+  `[ -n "$S" ] || S=socks5h://127.0.0.1:1080; `;
+const CURL = `curl -sS -o /dev/null --noproxy '' --max-time 120`;
+
+/** Runs a shell script in cordon's or srt's CLI sandbox allowing 127.0.0.1:PORT. */
+function sandboxed(tool, script, allow) {
+  if (tool === 'cordon') return mustRun(NODE, [CLI, '--allow-net', allow, '-c', script], { cwd: WORK });
+  if (tool === 'srt') {
+    const f = join(TMP, `srt-${allow.replace(/\W/g, '_')}.json`);
+    if (!existsSync(f)) writeFileSync(f, JSON.stringify(srtSettings([allow.split(':')[0]])));
+    return mustRun(NODE, [SRT_CLI, '--settings', f, '-c', script], { cwd: WORK });
+  }
+  return mustRun('/bin/sh', ['-c', script], { cwd: WORK });
+}
+
+// --------------------------------------------------------- 3. throughput
+async function benchThroughput(P, origin) {
+  const sec = section('throughput', 'Proxy throughput: one large HTTP download from a loopback origin', 'MB/s', 'higher');
+  const size = Q ? 50e6 : 200e6;
+  const rounds = Q ? 2 : 5;
+  const url = `http://127.0.0.1:${origin.http}/bytes/${size}`;
+  const fetchOnce = async (tool, flags) => {
+    const r = await sandboxed(tool, `${PROXY_SH}${CURL} ${flags} -w '%{size_download} %{time_total}\\n' '${url}'`, `127.0.0.1`);
+    const [bytes, secs] = r.stdout.trim().split('\n').pop().split(/\s+/).map(Number);
+    if (bytes !== size) throw new Error(`${tool}: got ${bytes} of ${size} bytes`);
+    return bytes / 1e6 / secs;
+  };
+  const paths = [['HTTP CONNECT', '--proxytunnel -x "$H"'], ['plain HTTP', '-x "$H"'], ['SOCKS5', '-x "$S"']];
+  const variants = [];
+  if (P.curl !== true) { skipRow(sec, 'all', P.curl); return sec; }
+  variants.push({ name: 'direct (no sandbox)', run: () => fetchOnce('direct', '') });
+  for (const tool of ['cordon', 'srt']) {
+    const ok = tool === 'cordon' ? P.cli : P.srt;
+    for (const [label, flags] of paths) {
+      const name = `${tool} ${label}`;
+      if (ok !== true) { skipRow(sec, name, ok); continue; }
+      variants.push({ name, run: () => fetchOnce(tool, flags) });
+    }
+  }
+  const res = await interleave(variants, { rounds, warmup: 1 });
+  addRows(sec, variants, res);
+  for (const v of variants.slice(1)) compare(sec, v.name, 'direct (no sandbox)');
+  for (const [label] of paths) compare(sec, `cordon ${label}`, `srt ${label}`);
+  sec.notes.push(`${size / 1e6} MB per transfer with curl inside the sandbox (rate from curl's own timer: the sandbox start is not included); origin is a Node HTTP server in its own process.`);
+  return sec;
+}
+
+// ----------------------------------------------- 4. new-connection latency
+async function benchLatency(P, origin) {
+  const sec = section('latency', 'New HTTPS connection: one request per new connection (TCP + proxy + TLS)', 'ms', 'lower');
+  if (!origin.https) { skipRow(sec, 'all', P.openssl === true ? 'could not make a certificate' : P.openssl); return sec; }
+  if (P.curl !== true) { skipRow(sec, 'all', P.curl); return sec; }
+  const per = Q ? 5 : 20;
+  const rounds = Q ? 2 : 4;
+  const url = `https://127.0.0.1:${origin.https}/`;
+  const batch = async (tool, flags) => {
+    const r = await sandboxed(tool, `${PROXY_SH}i=0; while [ $i -lt ${per} ]; do ${CURL} -k ${flags} -w '%{http_code} %{time_total}\\n' '${url}' || exit 1; i=$((i+1)); done`, `127.0.0.1`);
+    const lines = r.stdout.trim().split('\n').map((l) => l.split(/\s+/));
+    if (lines.length !== per || lines.some(([c]) => c !== '200')) throw new Error(`${tool}: unexpected responses: ${r.stdout.slice(0, 80)}`);
+    return lines.map(([, s]) => Number(s) * 1000);
+  };
+  const variants = [{ name: 'direct (no sandbox)', run: () => batch('direct', '') }];
+  for (const tool of ['cordon', 'srt']) {
+    const ok = tool === 'cordon' ? P.cli : P.srt;
+    for (const [label, flags] of [['via HTTPS_PROXY (CONNECT)', '-x "$H"'], ['via SOCKS5', '-x "$S"']]) {
+      const name = `${tool} ${label}`;
+      if (ok !== true) { skipRow(sec, name, ok); continue; }
+      variants.push({ name, run: () => batch(tool, flags) });
+    }
+  }
+  const res = await interleave(variants, { rounds, warmup: 1 });
+  addRows(sec, variants, res);
+  const direct = rowOf(sec, 'direct (no sandbox)');
+  for (const r of sec.rows) if (!r.skipped && direct && r !== direct) r.overDirectMs = r.median - direct.median;
+  compare(sec, 'cordon via HTTPS_PROXY (CONNECT)', 'srt via HTTPS_PROXY (CONNECT)');
+  compare(sec, 'cordon via SOCKS5', 'srt via SOCKS5');
+  sec.notes.push(`curl -k, ${per} sequential requests per sandbox, each a new process and connection; time is curl's time_total (connect + proxy + TLS + response).`);
+  return sec;
+}
+
+// ----------------------------------------------------------------- 5. memory
+function procTable() {
+  const kids = new Map();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+      const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      if (!kids.has(ppid)) kids.set(ppid, []);
+      kids.get(ppid).push({ pid: Number(d), comm });
+    } catch {}
+  }
+  return kids;
+}
+function treeOf(pid) {
+  const kids = procTable();
+  const out = [];
+  const walk = (p, comm) => { out.push({ pid: p, comm }); for (const k of kids.get(p) ?? []) walk(k.pid, k.comm); };
+  walk(pid, 'root');
+  return out;
+}
+function statusKb(pid, field) {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : 0;
+  } catch { return 0; }
+}
+function pssKb(pid) {
+  try {
+    const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch { return null; }
+}
+
+/** Runs `sleep` in a sandbox and snapshots the whole process tree once the
+ *  sleep is running: total RSS, total PSS (null if any process hides its
+ *  smaps), process count, and the CLI process's own peak RSS (VmHWM). */
+async function memSample(cmd, args) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: WORK });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
+  let snap = null;
+  const t0 = Date.now();
+  while (!snap && Date.now() - t0 < 15000) {
+    await sleep(25);
+    const tree = treeOf(child.pid);
+    if (tree.some((p) => p.comm === 'sleep')) {
+      await sleep(100); // let the proxies finish settling after the start
+      const t = treeOf(child.pid);
+      let rss = 0, pss = 0, pssOk = true;
+      for (const p of t) {
+        rss += statusKb(p.pid, 'VmRSS');
+        const x = pssKb(p.pid);
+        if (x == null) pssOk = false; else pss += x;
+      }
+      snap = { rssMB: rss / 1024, pssMB: pssOk ? pss / 1024 : null, procs: t.length, cliPeakMB: statusKb(child.pid, 'VmHWM') / 1024, comms: t.map((p) => p.comm) };
+    }
+  }
+  const r = await done;
+  if (r.code !== 0) throw new Error(`exited ${r.code ?? r.sig}: ${firstLine(stderr || 'no output')}`);
+  if (!snap) throw new Error('never saw the sleep process');
+  return snap;
+}
+
+async function benchMemory(P) {
+  const sec = section('memory', 'Memory while `sleep 1` runs in the sandbox', 'MB', 'lower');
+  const rounds = Q ? 1 : 3;
+  const cands = [];
+  if (P.cli === true) {
+    cands.push({ name: 'cordon CLI (net off)', cmd: NODE, args: [CLI, '--', 'sleep', '1'] });
+    cands.push({ name: 'cordon CLI (net on)', cmd: NODE, args: [CLI, '--allow-net', 'example.com', '--', 'sleep', '1'] });
+  } else skipRow(sec, 'cordon CLI', P.cli, { metric: 'all' });
+  if (P.srt === true) cands.push({ name: 'srt CLI', cmd: NODE, args: [SRT_CLI, '--settings', SRT_SETTINGS, '--', 'sleep', '1'] });
+  else skipRow(sec, 'srt CLI', P.srt, { metric: 'all' });
+  const got = new Map(cands.map((c) => [c.name, []]));
+  const failed = new Map();
+  for (let r = 0; r < rounds; r++) {
+    for (const c of cands) {
+      if (failed.has(c.name)) continue;
+      try { got.get(c.name).push(await memSample(c.cmd, c.args)); } catch (e) { failed.set(c.name, firstLine(e)); }
+    }
+  }
+  for (const c of cands) {
+    if (failed.has(c.name)) { skipRow(sec, c.name, failed.get(c.name), { metric: 'all' }); continue; }
+    const s = got.get(c.name);
+    const pick = (k) => summarize(s.map((x) => x[k]).filter((x) => x != null));
+    for (const [metric, k] of [['whole sandbox RSS', 'rssMB'], ['whole sandbox PSS', 'pssMB'], ['CLI process peak RSS (VmHWM)', 'cliPeakMB'], ['processes', 'procs']]) {
+      const sm = pick(k);
+      if (sm) sec.rows.push({ name: c.name, metric, ...sm });
+      else sec.rows.push({ name: c.name, metric, skipped: 'not readable (non-dumpable or foreign process)' });
+    }
+    sec.notes.push(`${c.name} processes: ${s[0].comms.join(', ')}`);
+  }
+  for (const n of ['cordon CLI (net off)', 'cordon CLI (net on)']) {
+    for (const metric of ['whole sandbox RSS', 'whole sandbox PSS', 'processes']) compare(sec, n, 'srt CLI', 'vs', (r) => r.metric === metric);
+  }
+  sec.notes.push('RSS counts shared pages once per process (overstates); PSS splits them (fairer) and needs every process\'s smaps to be readable.');
+  return sec;
+}
+
+// ---------------------------------------------------------------- 6. scaling
+function makeTree(dir, n) {
+  mkdirSync(dir, { recursive: true });
+  const perDir = 500;
+  for (let i = 0; i < n; i++) {
+    const sub = join(dir, `d${Math.floor(i / perDir)}`);
+    if (i % perDir === 0) mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, `f${i}.txt`), '');
+  }
+  // A few things mandatory-deny discovery looks for, deep down.
+  mkdirSync(join(dir, 'd0', 'pkg', '.git', 'hooks'), { recursive: true });
+  writeFileSync(join(dir, 'd0', 'pkg', '.bashrc'), '');
+}
+
+async function benchScaling(P) {
+  const sec = section('scaling', 'Per-command cost as the cwd and the domain list grow', 'ms', 'lower');
+  const rounds = Q ? 5 : 20;
+  const sizes = Q ? [10, 10000] : [10, 10000, 100000];
+  const domainsN = [1, 10, 100];
+  const srtMod = P.srt === true ? await import(pathToFileURL(SRT_LIB).href) : null;
+  const tools = [
+    { tool: 'cordon Sandbox.run', ok: P.lib, make: (d) => cordonSandbox(P, d) },
+    { tool: 'srt SandboxManager.wrapWithSandbox + spawn', ok: P.srt, make: (d) => managerAdapter(srtMod, 'srt', d) },
+  ];
+  // cwd size: one sandbox per tool, every cwd size interleaved.
+  const trees = [];
+  for (const n of sizes) {
+    const dir = join(TMP, `tree-${n}`);
+    const t0 = Date.now();
+    makeTree(dir, n);
+    trees.push({ n, dir });
+    log(`scaling: made ${n} files in ${Date.now() - t0} ms`);
+  }
+  for (const { tool, ok, make } of tools) {
+    if (ok !== true) { skipRow(sec, tool, ok, { metric: 'cwd size' }); continue; }
+    let a;
+    try { a = await make(['example.com']); await a.run(trees[0].dir); } catch (e) { skipRow(sec, tool, firstLine(e), { metric: 'cwd size' }); try { await a?.close(); } catch {} continue; }
+    const variants = trees.map(({ n, dir }) => ({ name: `cwd with ${n} files`, run: () => a.run(dir) }));
+    const res = await interleave(variants, { rounds, warmup: 1 });
+    await a.close();
+    for (const v of variants) {
+      const sm = summarize(res.samples.get(v.name));
+      const failed = res.failed.get(v.name);
+      sec.rows.push(failed || !sm ? { name: tool, metric: v.name, skipped: failed ?? 'no samples' } : { name: tool, metric: v.name, ...sm });
+    }
+  }
+  // Domain list: a sandbox per size, created fresh (srt's manager is a singleton).
+  for (const { tool, ok, make } of tools) {
+    if (ok !== true) { skipRow(sec, tool, ok, { metric: 'allowed domains' }); continue; }
+    for (const n of domainsN) {
+      const metric = `${n} allowed domains`;
+      const domains = Array.from({ length: n }, (_, i) => (i === 0 ? 'example.com' : `host${i}.example.org`));
+      let a;
+      try {
+        a = await make(domains);
+        const res = await interleave([{ name: metric, run: () => a.run() }], { rounds, warmup: 2 });
+        const sm = summarize(res.samples.get(metric));
+        const failed = res.failed.get(metric);
+        sec.rows.push(failed || !sm ? { name: tool, metric, skipped: failed ?? 'no samples' } : { name: tool, metric, ...sm });
+      } catch (e) { skipRow(sec, tool, firstLine(e), { metric }); }
+      try { await a?.close(); } catch {}
+    }
+  }
+  for (const t of tools) {
+    const small = rowOf(sec, t.tool, (r) => r.metric === `cwd with ${sizes[0]} files`);
+    const big = rowOf(sec, t.tool, (r) => r.metric === `cwd with ${sizes.at(-1)} files`);
+    if (small && big) sec.notes.push(`${t.tool}: ${sizes.at(-1)} vs ${sizes[0]} files costs ${fmt(big.median / small.median)}x per command.`);
+  }
+  for (const m of new Set(sec.rows.filter((r) => !r.skipped).map((r) => r.metric))) {
+    compare(sec, 'cordon Sandbox.run', 'srt SandboxManager.wrapWithSandbox + spawn', 'vs', (r) => r.metric === m);
+  }
+  sec.notes.push('Files in directories of 500, plus a nested .git/hooks and .bashrc for mandatory-deny discovery to find.');
+  return sec;
+}
+
+// ------------------------------------------------------------------- a pass
+async function runPass() {
+  const P = await probe();
+  const who = IS_ROOT ? 'root' : `uid ${process.getuid()}`;
+  log(`pass as ${who}; available: ${Object.entries(P).filter(([k]) => k !== 'libModule').map(([k, v]) => `${k}=${v === true ? 'yes' : 'no'}`).join(' ')}`);
+  const want = (id) => !opt.only || opt.only.has(id);
+  const sections = [];
+  const timed = async (id, fn) => {
+    if (!want(id)) return;
+    const t0 = Date.now();
+    try { sections.push(await fn()); } catch (e) {
+      const s = section(id, id, '', 'lower'); s.error = firstLine(e); sections.push(s);
+    }
+    log(`${id}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  };
+  await timed('cold', () => benchCold(P));
+  await timed('percmd', () => benchPerCommand(P));
+  if (want('throughput') || want('latency')) {
+    let origin = null;
+    try { origin = await startOrigin(P); } catch (e) { log('origin failed: ' + firstLine(e)); }
+    if (origin) {
+      await timed('throughput', () => benchThroughput(P, origin));
+      await timed('latency', () => benchLatency(P, origin));
+      origin.stop();
+    }
+  }
+  await timed('memory', () => benchMemory(P));
+  await timed('scaling', () => benchScaling(P));
+  const available = Object.fromEntries(Object.entries(P).filter(([k]) => k !== 'libModule'));
+  return { uid: process.getuid(), user: who, available, sections };
+}
+
+// ------------------------------------------------------------------- goals
+function goals(passes) {
+  const get = (pass, id) => pass.sections.find((s) => s.id === id);
+  const out = [];
+  const add = (goal, target, eval_) => {
+    const per = passes.map((p) => {
+      try { return { user: p.user, ...eval_(p) }; } catch { return { user: p.user, measured: null }; }
+    });
+    out.push({ goal, target, passes: per });
+  };
+  const row = (p, id, name, pred) => { const s = get(p, id); return s && rowOf(s, name, pred); };
+  add('per command median', '<= 4 ms', (p) => {
+    const r = row(p, 'percmd', 'cordon Sandbox.run');
+    return r ? { measured: `${fmt(r.median)} ms`, met: r.median <= 4 } : { measured: null };
+  });
+  add('per command vs srt', '>= 6x faster', (p) => {
+    const a = row(p, 'percmd', 'cordon Sandbox.run'), b = row(p, 'percmd', 'srt SandboxManager.wrapWithSandbox + spawn');
+    return a && b ? { measured: `${fmt(b.median / a.median)}x`, met: b.median / a.median >= 6 } : { measured: null };
+  });
+  add('cold start vs srt', '>= 5x faster', (p) => {
+    const a = row(p, 'cold', 'cordon CLI (net on)') ?? row(p, 'cold', 'cordon CLI (net off)'), b = row(p, 'cold', 'srt CLI (proxies always on)');
+    return a && b ? { measured: `${fmt(b.median / a.median)}x (${a.name})`, met: b.median / a.median >= 5 } : { measured: null };
+  });
+  add('launcher vs bwrap (issue 3)', 'median <= bwrap', (p) => {
+    const a = row(p, 'cold', 'cordon-launcher (net off)'), b = row(p, 'cold', 'bwrap same + --tmpfs /tmp');
+    return a && b ? { measured: `${fmt(a.median)} vs ${fmt(b.median)} ms`, met: a.median <= b.median } : { measured: null };
+  });
+  for (const path of ['HTTP CONNECT', 'plain HTTP', 'SOCKS5']) {
+    add(`throughput ${path}`, '>= 70% of direct', (p) => {
+      const a = row(p, 'throughput', `cordon ${path}`), d = row(p, 'throughput', 'direct (no sandbox)');
+      return a && d ? { measured: `${fmt(100 * a.median / d.median)}%`, met: a.median / d.median >= 0.7 } : { measured: null };
+    });
+  }
+  add('new HTTPS connection', '<= direct + 2 ms', (p) => {
+    const a = row(p, 'latency', 'cordon via HTTPS_PROXY (CONNECT)'), d = row(p, 'latency', 'direct (no sandbox)');
+    return a && d ? { measured: `+${fmt(a.median - d.median)} ms`, met: a.median - d.median <= 2 } : { measured: null };
+  });
+  add('whole-sandbox memory vs srt', '<= 1/5 of srt', (p) => {
+    const metric = row(p, 'memory', 'cordon CLI (net on)', (r) => r.metric === 'whole sandbox PSS') && row(p, 'memory', 'srt CLI', (r) => r.metric === 'whole sandbox PSS') ? 'whole sandbox PSS' : 'whole sandbox RSS';
+    const a = row(p, 'memory', 'cordon CLI (net on)', (r) => r.metric === metric), b = row(p, 'memory', 'srt CLI', (r) => r.metric === metric);
+    return a && b ? { measured: `${fmt(a.median)} vs ${fmt(b.median)} MB ${metric.split(' ').pop()} (1/${fmt(b.median / a.median)})`, met: a.median * 5 <= b.median } : { measured: null };
+  });
+  return out;
+}
+
+// -------------------------------------------------------------- markdown
+function markdown(doc) {
+  const L = [];
+  L.push(`# cordon benchmark results`);
+  L.push('');
+  L.push(`${doc.date} · Linux ${doc.kernel} · ${doc.cpus} CPUs · ${doc.mode} run · node ${doc.tools.node} · srt ${doc.tools.srt ?? 'missing'} · bwrap ${doc.tools.bwrap ?? 'missing'} · cordon ${doc.tools.cordon}`);
+  L.push('');
+  L.push('Medians of interleaved runs (A, B, A, B, …) after a warm-up; min–max in brackets. Ratios compare medians measured in the same run. Produced by `npm run bench`; raw data in `bench/results.json`.');
+  L.push('');
+  L.push('## Goals');
+  L.push('');
+  L.push(`| goal | target | ${doc.passes.map((p) => p.user).join(' | ')} |`);
+  L.push(`|---|---|${doc.passes.map(() => '---').join('|')}|`);
+  for (const g of doc.goals) {
+    L.push(`| ${g.goal} | ${g.target} | ${g.passes.map((p) => (p.measured == null ? 'not measured' : `${p.measured} ${p.met ? '✅' : '❌ **missed**'}`)).join(' | ')} |`);
+  }
+  for (const pass of doc.passes) {
+    L.push('');
+    L.push(`## As ${pass.user}`);
+    if (pass.error) { L.push(''); L.push(`Pass failed: ${pass.error}`); }
+    for (const s of pass.sections) {
+      L.push('');
+      L.push(`### ${s.title}${s.unit ? ` (${s.unit}, ${s.better} is better)` : ''}`);
+      L.push('');
+      if (s.error) { L.push(`Section failed: ${s.error}`); continue; }
+      const hasMetric = s.rows.some((r) => r.metric);
+      L.push(`| variant |${hasMetric ? ' metric |' : ''} median | [min – max] | n | compared |`);
+      L.push(`|---|${hasMetric ? '---|' : ''}---:|---|---:|---|`);
+      for (const r of s.rows) {
+        const m = hasMetric ? ` ${r.metric ?? ''} |` : '';
+        if (r.skipped) { L.push(`| ${r.name} |${m} skipped: ${r.skipped.replace(/\|/g, '/')} | | | |`); continue; }
+        const cmp = [];
+        for (const x of r.ratios ?? []) {
+          if (x.value == null) continue;
+          cmp.push(s.better === 'lower' ? `${fmt(x.value)}x faster than ${x.to}`.replace(/^(\S+)x faster/, (all, v) => (Number(v) < 1 ? `${fmt(1 / Number(v))}x slower` : all)) : `${fmt(100 * x.value)}% of ${x.to}`);
+        }
+        if (r.overDirectMs != null) cmp.push(`+${fmt(r.overDirectMs)} ms over direct`);
+        L.push(`| ${r.name} |${m} ${fmt(r.median)} | [${fmt(r.min)} – ${fmt(r.max)}] | ${r.n} | ${cmp.join('; ')} |`);
+      }
+      for (const n of s.notes) L.push(`\n_${n}_`);
+    }
+  }
+  L.push('');
+  return L.join('\n');
+}
+
+// -------------------------------------------------- unprivileged second pass
+/** Re-runs this script as uid 65534 from a world-readable copy (the checkout
+ *  may sit under a 0700 home) and returns its pass. */
+async function unprivilegedPass() {
+  const uid = Number(process.env.CORDON_BENCH_UID ?? 65534);
+  if (!have('setpriv')) return { user: `uid ${uid}`, uid, error: 'setpriv not installed', sections: [] };
+  const copy = mkdtempSync(join(os.tmpdir(), 'cordon-bench-unpriv-'));
+  try {
+    for (const p of ['package.json', 'dist', 'bench', 'node_modules']) {
+      if (existsSync(join(ROOT, p))) cpSync(join(ROOT, p), join(copy, p), { recursive: true, verbatimSymlinks: true });
+    }
+    spawnSync('chmod', ['-R', 'a+rX', copy]);
+    chmodSync(copy, 0o755);
+    const home = join(copy, 'home');
+    const out = join(copy, 'out');
+    mkdirSync(home); mkdirSync(out);
+    chownSync(home, uid, uid); chownSync(out, uid, uid);
+    const file = join(out, 'pass.json');
+    const args = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', NODE, join(copy, 'bench', 'run.mjs'), '--child', file];
+    if (Q) args.push('--quick');
+    if (opt.only) args.push(`--only=${[...opt.only].join(',')}`);
+    log(`second pass as uid ${uid} from ${copy}`);
+    const r = spawnSync('setpriv', args, {
+      cwd: copy, stdio: ['ignore', 'inherit', 'inherit'],
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },
+    });
+    if (!existsSync(file)) return { user: `uid ${uid}`, uid, error: `unprivileged pass exited ${r.status}`, sections: [] };
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+// -------------------------------------------------------------------- main
+const t0 = Date.now();
+const pass = await runPass();
+if (opt.child) {
+  writeFileSync(opt.child, JSON.stringify(pass));
+  process.exit(0);
+}
+const passes = [pass];
+if (IS_ROOT && !opt.rootOnly) passes.push(await unprivilegedPass());
+else if (opt.unpriv && !IS_ROOT) log('--unprivileged: already unprivileged; one pass only');
+
+const doc = {
+  date: new Date().toISOString(),
+  kernel: os.release(),
+  arch: process.arch,
+  cpus: os.cpus().length,
+  mode: Q ? 'quick' : 'full',
+  durationS: Math.round((Date.now() - t0) / 1000),
+  tools: toolVersions(),
+  passes,
+};
+doc.goals = goals(passes);
+writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(doc, null, 2) + '\n');
+writeFileSync(join(ROOT, 'bench', 'results.md'), markdown(doc));
+log(`done in ${doc.durationS} s; wrote bench/results.json and bench/results.md`);
