@@ -1,0 +1,367 @@
+// The filesystem policy compiler: (settings, facts about this machine,
+// command) -> Plan. Pure: everything it knows about the disk comes through
+// facts.fs, so it is unit-tested with a fake filesystem.
+//
+// Model: every rule lands on a real (symlink-resolved) path. Whether a path
+// is visible and whether it is writable is decided by the nearest rule at or
+// above it (for reads, allowRead/allowWrite beat denyRead at the same path;
+// for writes, denyWrite beats allowWrite). Mounts are emitted shallow-first,
+// one wherever that state changes from the parent's, so a deeper rule always
+// lands after (over) a shallower one: "a more specific rule wins".
+// Mandatory denies (srt's dangerous files, .git/hooks, ...) come last.
+import { posix } from 'node:path';
+import type { SandboxRuntimeConfig } from '../config/schema.js';
+import { ignoredKeys } from '../config/schema.js';
+import type { Mount, Plan, NetworkPlan, UnixSocketPolicy } from './plan.js';
+import type { Facts } from './facts.js';
+import { absolutize, depth, expandGlob, isGlob, isUnder, resolveReal } from './paths.js';
+import { DEFAULT_SEARCH_DEPTH, findNested, topLevelProtected } from './mandatory.js';
+import {
+  ENV_DENY_PATTERNS,
+  HOME_CREDENTIAL_STORES,
+  HOST_PROXY_VARS,
+  SYSTEM_READ_ALLOWLIST,
+  SYSTEM_SECRETS,
+  hostSocketPaths,
+} from './defaults.js';
+
+export const LAUNCHER_IN_SANDBOX = '/run/cordon/cordon-launcher';
+export const HTTP_PROXY_PORT = 3128;
+export const SOCKS_PROXY_PORT = 1080;
+const GLOB_BUDGET = { maxEntries: 20_000, maxMs: 500 };
+
+export interface CompileOptions {
+  /** Inbound ports (`cordon -p`). */
+  publish?: number[];
+  /** Force the network mode (the library uses 'proxy' when it has an ask
+   *  callback even without allowedDomains). */
+  networkMode?: NetworkPlan['mode'];
+}
+
+type Kind = 'allowWrite' | 'denyWrite' | 'denyRead' | 'allowRead';
+
+interface State {
+  visible: boolean;
+  writable: boolean;
+  /** What decided visibility: a rule path, or '' for the root default. */
+  readFrom: string;
+}
+
+const TMP = '/tmp';
+
+export function compile(config: SandboxRuntimeConfig, facts: Facts, command: string[], opts: CompileOptions = {}): Plan {
+  const fsx = facts.fs;
+  const notes: string[] = ignoredKeys(config);
+  const fsCfg = config.filesystem;
+  const rules = new Map<string, Set<Kind>>();
+  const defaultDenyRead = fsCfg.defaultDenyRead === true;
+  const budget = { ...GLOB_BUDGET, now: facts.now };
+
+  const add = (kind: Kind, p: string) => {
+    let s = rules.get(p);
+    if (!s) rules.set(p, (s = new Set()));
+    s.add(kind);
+  };
+
+  /** Protected paths (existing or not) to be made unwritable at the end. */
+  const protect: Array<{ path: string; root?: string; why: string }> = [];
+
+  const spelled = (entry: string): string[] => {
+    const abs = absolutize(entry, facts.cwd, facts.home);
+    if (!isGlob(abs)) return [abs];
+    const r = expandGlob(abs, fsx, budget);
+    if (r.truncated) notes.push(`glob ${entry}: ${r.truncated}; later matches are not covered`);
+    if (r.matches.length === 0) notes.push(`glob ${entry} matched nothing (files created later are not covered)`);
+    return r.matches;
+  };
+
+  const addEntries = (kind: Kind, entries: readonly string[], origin: string, quietMissing = false) => {
+    for (const entry of entries) {
+      for (const p of spelled(entry)) {
+        const r = resolveReal(p, fsx);
+        if (r.path.startsWith('/dev/') || r.path === '/dev' || r.path === '/proc' || r.path.startsWith('/proc/')) {
+          notes.push(`${origin} ${entry}: ${r.path} is provided by the sandbox itself; skipped`);
+          continue;
+        }
+        if ((kind === 'allowWrite' || kind === 'allowRead') && r.path === TMP) {
+          notes.push(`${origin} ${entry}: the sandbox always has its own private /tmp; the host's is not shared`);
+          continue;
+        }
+        if (r.path === '/' && kind === 'allowWrite') {
+          notes.push(`${origin} ${entry}: the whole filesystem writable`);
+        }
+        if (!r.exists) {
+          if (kind === 'denyWrite') protect.push({ path: r.path, why: `${origin} ${entry}` });
+          else if (!quietMissing) notes.push(`${origin} ${entry}: ${r.path} does not exist; skipped`);
+          continue;
+        }
+        add(kind, r.path);
+      }
+    }
+  };
+
+  // ---- rules --------------------------------------------------------------
+  const disabled = fsCfg.disabled === true;
+  if (disabled) notes.push('filesystem.disabled: no filesystem policy (host root writable, host /tmp shared)');
+  if (!disabled) {
+    addEntries('allowWrite', fsCfg.allowWrite, 'allowWrite');
+    addEntries('denyWrite', fsCfg.denyWrite, 'denyWrite');
+    addEntries('denyRead', fsCfg.denyRead, 'denyRead');
+    addEntries('allowRead', fsCfg.allowRead ?? [], 'allowRead');
+    const credFiles = (config.credentials?.files ?? []).filter((f) => f.mode === 'deny').map((f) => String(f.path));
+    addEntries('denyRead', credFiles, 'credentials.files');
+    addEntries('denyRead', HOME_CREDENTIAL_STORES.map((p) => posix.join(facts.home, p)), 'credential store', true);
+    addEntries('denyRead', SYSTEM_SECRETS, 'system secret', true);
+    if (!config.network.allowAllUnixSockets)
+      addEntries('denyRead', hostSocketPaths(facts.uid, facts.env), 'host sockets', true);
+    if (defaultDenyRead) addEntries('allowRead', SYSTEM_READ_ALLOWLIST.filter((p) => fsx.lstat(p)?.kind === 'dir'), 'system', true);
+  }
+
+  const stateAt = (p: string): State => {
+    let read: { visible: boolean; from: string } | undefined;
+    let writable: boolean | undefined;
+    for (let a = p; ; a = posix.dirname(a)) {
+      const s = rules.get(a);
+      if (s) {
+        if (!read) {
+          if (s.has('allowRead') || s.has('allowWrite')) read = { visible: true, from: a };
+          else if (s.has('denyRead')) read = { visible: false, from: a };
+        }
+        if (writable === undefined) {
+          if (s.has('denyWrite')) writable = false;
+          else if (s.has('allowWrite')) writable = true;
+        }
+      }
+      if (a === TMP) {
+        // The private tmpfs: the host's content is not there, and it is writable.
+        read ??= { visible: false, from: TMP };
+        writable ??= true;
+      }
+      if ((read && writable !== undefined) || a === '/') break;
+    }
+    read ??= { visible: !defaultDenyRead, from: '' };
+    return { visible: read.visible, writable: writable ?? false, readFrom: read.from };
+  };
+
+  // The command runs in its cwd: keep it visible (read-only) when only the
+  // private /tmp or a deny-by-default root would hide it.
+  if (!disabled) {
+    const c = stateAt(facts.cwd);
+    if (!c.visible && (c.readFrom === '' || c.readFrom === TMP)) add('allowRead', facts.cwd);
+    else if (!c.visible) notes.push(`the working directory ${facts.cwd} is hidden by denyRead ${c.readFrom}`);
+  }
+
+  // ---- mounts -------------------------------------------------------------
+  const mounts: Mount[] = [];
+  if (disabled) mounts.push({ op: 'bind', src: '/', dst: '/' }, { op: 'dev', dst: '/dev' }, { op: 'proc', dst: '/proc' });
+  else {
+    if (!defaultDenyRead) mounts.push({ op: 'ro-bind', src: '/', dst: '/' });
+    mounts.push({ op: 'dev', dst: '/dev' }, { op: 'proc', dst: '/proc' }, { op: 'tmpfs', dst: TMP });
+    if (defaultDenyRead) {
+      for (const p of SYSTEM_READ_ALLOWLIST) {
+        if (depth(p) !== 1) continue;
+        const st = fsx.lstat(p);
+        const target = st?.kind === 'symlink' ? fsx.realpath(p) : undefined;
+        if (target) mounts.push({ op: 'symlink', target: target.replace(/^\//, ''), dst: p });
+      }
+    }
+  }
+
+  const writableRoots: string[] = [];
+  if (!disabled) {
+    const paths = [...rules.keys()].sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : 1));
+    for (const p of paths) {
+      if (p === '/') continue;
+      const s = stateAt(p);
+      const ps = stateAt(posix.dirname(p));
+      if (s.visible) {
+        if (!ps.visible || s.writable !== ps.writable) mounts.push({ op: s.writable ? 'bind' : 'ro-bind', src: p, dst: p });
+        if (s.writable && rules.get(p)!.has('allowWrite')) writableRoots.push(p);
+      } else if (ps.visible) {
+        mounts.push({ op: 'mask', path: p });
+      }
+    }
+    // The root itself made writable by allowWrite "/".
+    if (rules.get('/')?.has('allowWrite') && !rules.get('/')?.has('denyWrite')) {
+      mounts[0] = { op: 'bind', src: '/', dst: '/' };
+      writableRoots.unshift('/');
+    }
+  }
+
+  if (facts.launcherPath) mounts.push({ op: 'ro-bind', src: facts.launcherPath, dst: LAUNCHER_IN_SANDBOX });
+
+  // ---- mandatory denies ---------------------------------------------------
+  if (!disabled) {
+    const maxDepth = config.mandatoryDenySearchDepth ?? DEFAULT_SEARCH_DEPTH;
+    const allowGitConfig = fsCfg.allowGitConfig === true;
+    for (const root of writableRoots) {
+      if (fsx.lstat(root)?.kind !== 'dir') continue;
+      const git = fsx.lstat(posix.join(root, '.git'));
+      const gitKind = git === undefined ? 'absent' : git.kind === 'dir' ? 'dir' : git.kind === 'file' ? 'file' : 'other';
+      for (const rel of topLevelProtected(allowGitConfig, gitKind)) protect.push({ path: posix.join(root, rel), root, why: 'mandatory' });
+      const nested = findNested(root, maxDepth, allowGitConfig, fsx);
+      if (nested.truncated) notes.push(`mandatory deny scan of ${root} stopped early (too many directories); deeper ones are not protected`);
+      for (const p of nested.found) protect.push({ path: p, root, why: 'mandatory' });
+    }
+    for (const f of facts.settingsFiles ?? []) protect.push({ path: resolveReal(f, fsx).path, why: 'settings file' });
+    mounts.push(...protectMounts(protect, writableRoots, stateAt, fsx, notes));
+  }
+
+  // ---- environment, network, layers ---------------------------------------
+  const network = networkPlan(config, opts);
+  const env = buildEnv(config, facts, network);
+  const unixSockets: UnixSocketPolicy = config.network.allowAllUnixSockets
+    ? { mode: 'all' }
+    : config.network.allowUnixSockets?.length
+      ? { mode: 'only', paths: config.network.allowUnixSockets.map((p) => absolutize(p, facts.cwd, facts.home)) }
+      : { mode: 'deny' };
+  if (config.enableWeakerNestedSandbox) notes.push('enableWeakerNestedSandbox: not needed by cordon (the launcher falls back by itself); ignored');
+  if (config.network.httpProxyPort || config.network.socksProxyPort)
+    notes.push('network.httpProxyPort/socksProxyPort: cordon always uses its own proxies; ignored');
+
+  const landlockWritable = disabled ? ['/'] : [...new Set([...writableRoots, TMP, '/dev'])];
+  return {
+    argv: command,
+    cwd: facts.cwd,
+    env,
+    mounts,
+    hostname: 'cordon',
+    network,
+    seccomp: { enabled: true, unixSockets, allowNestedUserns: config.allowNestedUserNamespaces === true },
+    landlock: { mode: disabled ? 'off' : (config.landlock ?? 'best-effort'), writable: landlockWritable },
+    timeoutMs: config.timeoutMs ?? 0,
+    notes,
+  };
+}
+
+function protectMounts(
+  protect: Array<{ path: string; root?: string; why: string }>,
+  writableRoots: string[],
+  stateAt: (p: string) => State,
+  fsx: Facts['fs'],
+  notes: string[],
+): Mount[] {
+  const pins = new Set<string>();
+  const done: string[] = [];
+  const out: Mount[] = [];
+  const writableHere = (p: string) => {
+    const s = stateAt(p);
+    return s.visible && s.writable;
+  };
+  const underDone = (p: string) => done.some((d) => isUnder(p, d));
+  const rootOf = (p: string) =>
+    writableRoots.filter((r) => isUnder(p, r) && r !== p).sort((a, b) => depth(b) - depth(a))[0];
+
+  const sorted = [...protect].sort((a, b) => depth(a.path) - depth(b.path) || (a.path < b.path ? -1 : 1));
+  for (const item of sorted) {
+    const root = item.root ?? rootOf(item.path);
+    if (!root || underDone(item.path)) continue;
+    // Walk down from the root: the first component that is a symlink or is
+    // missing is where the protection goes (F4: a planted symlink is masked,
+    // never followed; F5: a missing path is blocked at its first missing
+    // component, so nothing can be created beneath it).
+    const rel = posix.relative(root, item.path).split('/');
+    let cur = root;
+    let target: { path: string; op: 'ro-bind' | 'mask' } | undefined;
+    for (let i = 0; i < rel.length; i++) {
+      cur = posix.join(cur, rel[i]!);
+      const st = fsx.lstat(cur);
+      if (!st || st.kind === 'symlink') {
+        target = { path: cur, op: 'mask' };
+        if (st) notes.push(`${cur} is a symlink at a protected path; masked, not followed`);
+        break;
+      }
+      if (i === rel.length - 1) target = { path: cur, op: 'ro-bind' };
+    }
+    if (!target || underDone(target.path)) continue;
+    if (!writableHere(posix.dirname(target.path)) && !writableHere(target.path)) continue;
+    if (target.op === 'ro-bind' && !writableHere(target.path)) continue;
+    for (let a = posix.dirname(target.path); a !== root && isUnder(a, root); a = posix.dirname(a)) pins.add(a);
+    done.push(target.path);
+    out.push(target.op === 'mask' ? { op: 'mask', path: target.path } : { op: 'ro-bind', src: target.path, dst: target.path });
+  }
+  const pinMounts: Mount[] = [...pins]
+    .filter((p) => !underDone(p))
+    .sort((a, b) => depth(a) - depth(b) || (a < b ? -1 : 1))
+    .map((p) => ({ op: 'pin', path: p }));
+  return [...pinMounts, ...out];
+}
+
+function networkPlan(config: SandboxRuntimeConfig, opts: CompileOptions): NetworkPlan {
+  const allowed = config.network.allowedDomains;
+  const mode = opts.networkMode ?? (allowed.length > 0 ? 'proxy' : 'none');
+  const relayPorts = mode === 'proxy' ? [HTTP_PROXY_PORT, SOCKS_PROXY_PORT] : [];
+  if (mode === 'proxy') {
+    // An allowed host loopback port (`localhost:5432`) is reached at the same
+    // port inside: relayed to the host proxy, which dials it.
+    for (const e of allowed) {
+      const m = /^(?:localhost|127\.0\.0\.1|\[::1\]):(\d+)$/.exec(e);
+      if (m) {
+        const port = Number(m[1]);
+        if (!relayPorts.includes(port)) relayPorts.push(port);
+      }
+    }
+  }
+  return {
+    mode,
+    relayPorts,
+    httpProxyPort: HTTP_PROXY_PORT,
+    socksProxyPort: SOCKS_PROXY_PORT,
+    publish: [...new Set(opts.publish ?? [])],
+  };
+}
+
+function envNameMatches(name: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+}
+
+/** The proxy variables srt sets, pointing at the relays inside the sandbox. */
+export function proxyEnv(http = HTTP_PROXY_PORT, socks = SOCKS_PROXY_PORT): Record<string, string> {
+  const httpUrl = `http://localhost:${http}`;
+  const noProxy = 'localhost,127.0.0.1,::1,169.254.0.0/16,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16';
+  return {
+    HTTP_PROXY: httpUrl,
+    HTTPS_PROXY: httpUrl,
+    http_proxy: httpUrl,
+    https_proxy: httpUrl,
+    ALL_PROXY: httpUrl,
+    all_proxy: httpUrl,
+    NO_PROXY: noProxy,
+    no_proxy: noProxy,
+    GRPC_PROXY: httpUrl,
+    grpc_proxy: httpUrl,
+    FTP_PROXY: `socks5h://localhost:${socks}`,
+    ftp_proxy: `socks5h://localhost:${socks}`,
+    RSYNC_PROXY: `localhost:${socks}`,
+    DOCKER_HTTP_PROXY: httpUrl,
+    DOCKER_HTTPS_PROXY: httpUrl,
+    CLOUDSDK_PROXY_TYPE: 'http',
+    CLOUDSDK_PROXY_ADDRESS: 'localhost',
+    CLOUDSDK_PROXY_PORT: String(http),
+    GIT_SSH_COMMAND: `ssh -o ControlMaster=no -o ControlPath=none -o ProxyCommand='${LAUNCHER_IN_SANDBOX} connect %h %p --proxy-port ${socks}'`,
+    NODE_USE_ENV_PROXY: '1',
+  };
+}
+
+function buildEnv(config: SandboxRuntimeConfig, facts: Facts, network: NetworkPlan): Record<string, string> {
+  const allow = config.env?.allow ?? [];
+  const deny = [
+    ...(config.env?.deny ?? []),
+    ...(config.credentials?.envVars ?? []).filter((v) => v.mode === 'deny').map((v) => String(v.name)),
+  ];
+  const proxyNames = new Set([...HOST_PROXY_VARS, ...HOST_PROXY_VARS.map((v) => v.toLowerCase())]);
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(facts.env)) {
+    if (v === undefined) continue;
+    if (envNameMatches(k, deny)) continue;
+    if (proxyNames.has(k)) continue;
+    const upper = k.toUpperCase();
+    if (!envNameMatches(k, allow) && ENV_DENY_PATTERNS.some((re) => re.test(upper))) continue;
+    env[k] = v;
+  }
+  if (network.mode === 'proxy') Object.assign(env, proxyEnv(network.httpProxyPort, network.socksProxyPort));
+  env.TMPDIR = '/tmp';
+  env.CORDON_SANDBOX = '1';
+  env.SANDBOX_RUNTIME = '1';
+  return env;
+}
