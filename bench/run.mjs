@@ -371,6 +371,28 @@ const PROXY_SH = `H="\${HTTP_PROXY:-\${http_proxy:-http://127.0.0.1:3128}}"; S="
   `for v in "\${ALL_PROXY:-}" "\${all_proxy:-}" "\${FTP_PROXY:-}" "\${ftp_proxy:-}"; do case "$v" in socks*) S="$v"; break;; esac; done; ` +
   `[ -n "$S" ] || S=socks5h://127.0.0.1:1080; `;
 const CURL = `curl -sS -o /dev/null --noproxy '' --max-time 120`;
+/** A shell prelude that waits until the proxy path answers (one small request
+ *  through it) and prints how many attempts failed first: srt starts the
+ *  command before its in-sandbox socat bridges listen, so an immediate
+ *  connection gets ECONNREFUSED. Measured requests start after this, for
+ *  every variant alike; the wait count is reported, not hidden. */
+const readySh = (flags, port) =>
+  `n=0; until curl -s -o /dev/null --noproxy '' --max-time 5 ${flags} 'http://127.0.0.1:${port}/'; do n=$((n+1)); [ $n -gt 100 ] && break; sleep 0.05; done; echo "WAITED $n"; `;
+const waitsSeen = new Map();
+function parseWaited(tool, out) {
+  const m = /^WAITED (\d+)$/m.exec(out);
+  const w = waitsSeen.get(tool) ?? { runs: 0, late: 0 };
+  w.runs++;
+  if (m && Number(m[1]) > 0) w.late++;
+  waitsSeen.set(tool, w);
+  return out.split('\n').filter((l) => l && !l.startsWith('WAITED '));
+}
+function waitNote(sec) {
+  for (const [tool, w] of waitsSeen) {
+    if (w.late) sec.notes.push(`${tool}: in ${w.late} of ${w.runs} runs the proxy inside the sandbox was not accepting connections yet when the command started (connection refused); the harness waits for it before measuring.`);
+  }
+  waitsSeen.clear();
+}
 
 /** Runs a shell script in cordon's or srt's CLI sandbox allowing 127.0.0.1:PORT. */
 function sandboxed(tool, script, allow) {
@@ -390,8 +412,8 @@ async function benchThroughput(P, origin) {
   const rounds = Q ? 2 : 5;
   const url = `http://127.0.0.1:${origin.http}/bytes/${size}`;
   const fetchOnce = async (tool, flags) => {
-    const r = await sandboxed(tool, `${PROXY_SH}${CURL} ${flags} -w '%{size_download} %{time_total}\\n' '${url}'`, `127.0.0.1`);
-    const [bytes, secs] = r.stdout.trim().split('\n').pop().split(/\s+/).map(Number);
+    const r = await sandboxed(tool, `${PROXY_SH}${readySh(flags, origin.http)}${CURL} ${flags} -w '%{size_download} %{time_total}\\n' '${url}'`, `127.0.0.1`);
+    const [bytes, secs] = parseWaited(tool, r.stdout).pop().split(/\s+/).map(Number);
     if (bytes !== size) throw new Error(`${tool}: got ${bytes} of ${size} bytes`);
     return bytes / 1e6 / secs;
   };
@@ -411,6 +433,7 @@ async function benchThroughput(P, origin) {
   addRows(sec, variants, res);
   for (const v of variants.slice(1)) compare(sec, v.name, 'direct (no sandbox)');
   for (const [label] of paths) compare(sec, `cordon ${label}`, `srt ${label}`);
+  waitNote(sec);
   sec.notes.push(`${size / 1e6} MB per transfer with curl inside the sandbox (rate from curl's own timer: the sandbox start is not included); origin is a Node HTTP server in its own process.`);
   return sec;
 }
@@ -424,8 +447,8 @@ async function benchLatency(P, origin) {
   const rounds = Q ? 2 : 4;
   const url = `https://127.0.0.1:${origin.https}/`;
   const batch = async (tool, flags) => {
-    const r = await sandboxed(tool, `${PROXY_SH}i=0; while [ $i -lt ${per} ]; do ${CURL} -k ${flags} -w '%{http_code} %{time_total}\\n' '${url}' || exit 1; i=$((i+1)); done`, `127.0.0.1`);
-    const lines = r.stdout.trim().split('\n').map((l) => l.split(/\s+/));
+    const r = await sandboxed(tool, `${PROXY_SH}${readySh(flags, origin.http)}i=0; while [ $i -lt ${per} ]; do ${CURL} -k ${flags} -w '%{http_code} %{time_total}\\n' '${url}' || exit 1; i=$((i+1)); done`, `127.0.0.1`);
+    const lines = parseWaited(tool, r.stdout).map((l) => l.split(/\s+/));
     if (lines.length !== per || lines.some(([c]) => c !== '200')) throw new Error(`${tool}: unexpected responses: ${r.stdout.slice(0, 80)}`);
     return lines.map(([, s]) => Number(s) * 1000);
   };
@@ -444,6 +467,7 @@ async function benchLatency(P, origin) {
   for (const r of sec.rows) if (!r.skipped && direct && r !== direct) r.overDirectMs = r.median - direct.median;
   compare(sec, 'cordon via HTTPS_PROXY (CONNECT)', 'srt via HTTPS_PROXY (CONNECT)');
   compare(sec, 'cordon via SOCKS5', 'srt via SOCKS5');
+  waitNote(sec);
   sec.notes.push(`curl -k, ${per} sequential requests per sandbox, each a new process and connection; time is curl's time_total (connect + proxy + TLS + response).`);
   return sec;
 }
