@@ -24,6 +24,119 @@ extern "C" {
     fn getuid() -> c_uint;
     fn getgid() -> c_uint;
     fn kill(pid: c_int, sig: c_int) -> c_int;
+    fn poll(fds: *mut PollFd, n: c_ulong, timeout: c_int) -> c_int;
+    fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
+    fn recvmsg(fd: c_int, msg: *mut MsgHdr, flags: c_int) -> isize;
+}
+
+#[repr(C)]
+struct PollFd {
+    fd: c_int,
+    events: i16,
+    revents: i16,
+}
+
+#[repr(C)]
+struct MsgHdr {
+    name: *mut c_void,
+    namelen: u32,
+    iov: *mut IoVec,
+    iovlen: usize,
+    control: *mut c_void,
+    controllen: usize,
+    flags: c_int,
+}
+
+const POLLIN: i16 = 1;
+const POLLERR: i16 = 8;
+const POLLHUP: i16 = 0x10;
+const SOL_SOCKET: c_int = 1;
+const SCM_RIGHTS: c_int = 1;
+const MSG_CMSG_CLOEXEC: c_int = 0x4000_0000;
+const MSG_NOSIGNAL: c_int = 0x4000;
+
+/// Waits until FD is readable. Returns false when it hung up without data
+/// (for a seccomp listener: every task using the filter is gone).
+pub fn wait_readable(fd: RawFd) -> io::Result<bool> {
+    loop {
+        let mut p = PollFd { fd, events: POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { poll(&mut p, 1, -1) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(4) {
+                continue;
+            }
+            return Err(e);
+        }
+        if p.revents & POLLIN != 0 {
+            return Ok(true);
+        }
+        if p.revents & (POLLHUP | POLLERR) != 0 {
+            return Ok(false);
+        }
+    }
+}
+
+/// Control buffer for exactly one descriptor: cmsghdr (16 bytes) + int,
+/// padded to 8 (CMSG_SPACE(sizeof(int)) == 24 on 64-bit Linux).
+#[repr(C, align(8))]
+struct OneFdCmsg {
+    len: usize,
+    level: c_int,
+    ty: c_int,
+    fd: c_int,
+    _pad: c_int,
+}
+
+/// Passes FD over the Unix socket SOCK (SCM_RIGHTS), with one marker byte.
+/// The launcher uses it to hand the seccomp listener from the command
+/// process to the supervisor.
+pub fn send_fd(sock: RawFd, fd: RawFd) -> io::Result<()> {
+    let mut byte = [b'L'];
+    let mut iov = IoVec { base: byte.as_mut_ptr() as *mut c_void, len: 1 };
+    let mut cm = OneFdCmsg { len: 20, level: SOL_SOCKET, ty: SCM_RIGHTS, fd, _pad: 0 };
+    let msg = MsgHdr {
+        name: std::ptr::null_mut(),
+        namelen: 0,
+        iov: &mut iov,
+        iovlen: 1,
+        control: &mut cm as *mut OneFdCmsg as *mut c_void,
+        controllen: std::mem::size_of::<OneFdCmsg>(),
+        flags: 0,
+    };
+    // SAFETY: msg points at live, correctly laid out iovec and cmsg buffers.
+    let r = unsafe { sendmsg(sock, &msg, MSG_NOSIGNAL) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Receives one descriptor sent by `send_fd` (close-on-exec).
+pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
+    let mut byte = [0u8];
+    let mut iov = IoVec { base: byte.as_mut_ptr() as *mut c_void, len: 1 };
+    let mut cm = OneFdCmsg { len: 0, level: 0, ty: 0, fd: -1, _pad: 0 };
+    let mut msg = MsgHdr {
+        name: std::ptr::null_mut(),
+        namelen: 0,
+        iov: &mut iov,
+        iovlen: 1,
+        control: &mut cm as *mut OneFdCmsg as *mut c_void,
+        controllen: std::mem::size_of::<OneFdCmsg>(),
+        flags: 0,
+    };
+    // SAFETY: msg points at live buffers we own; the kernel fills them.
+    let r = unsafe { recvmsg(sock, &mut msg, MSG_CMSG_CLOEXEC) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if r == 0 || cm.level != SOL_SOCKET || cm.ty != SCM_RIGHTS || cm.len < 20 || cm.fd < 0 {
+        return Err(io::Error::from_raw_os_error(71)); // EPROTO
+    }
+    // SAFETY: the kernel installed this descriptor for us (SCM_RIGHTS).
+    Ok(unsafe { OwnedFd::from_raw_fd(cm.fd) })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -288,6 +401,21 @@ pub fn fork_run(f: impl FnOnce() -> i32) -> io::Result<i32> {
         unsafe { _exit(code) }
     }
     wait_pid(pid)
+}
+
+/// Like `fork_run` but returns the child's pid at once.
+pub fn fork_spawn(f: impl FnOnce() -> i32) -> io::Result<i32> {
+    // SAFETY: as in fork_run; the child leaves through _exit.
+    let pid = unsafe { fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid == 0 {
+        let code = f();
+        // SAFETY: terminating the child without returning into the caller.
+        unsafe { _exit(code) }
+    }
+    Ok(pid)
 }
 
 pub fn wait_pid(pid: i32) -> io::Result<i32> {
