@@ -53,6 +53,10 @@ const IS_ROOT = process.getuid() === 0;
 const log = (...a) => console.error('[bench]', ...a);
 
 // ------------------------------------------------------------------ helpers
+// Every measured process gets the same small environment: variables such as
+// NODE_EXTRA_CA_CERTS (set on this machine) add ~40 ms to every Node start
+// and would blur the CLI comparisons.
+const CLEAN_ENV = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: process.env.HOME ?? os.homedir(), LANG: 'C.UTF-8' };
 const now = () => process.hrtime.bigint();
 const msSince = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -62,7 +66,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 function runTimed(cmd, args, opts = {}) {
   return new Promise((resolveP, reject) => {
     const t0 = now();
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: CLEAN_ENV, ...opts });
     let stdout = '', stderr = '', ms = 0, exited = null;
     child.stdout?.on('data', (d) => { if (stdout.length < 1e6) stdout += d; });
     child.stderr?.on('data', (d) => { if (stderr.length < 1e5) stderr += d; });
@@ -101,7 +105,7 @@ function version(cmd, args, re) {
 function spawnShellTimed(command, opts = {}) {
   return new Promise((resolveP, reject) => {
     const t0 = now();
-    const child = spawn(command, { shell: true, stdio: 'ignore', ...opts });
+    const child = spawn(command, { shell: true, stdio: 'ignore', env: CLEAN_ENV, ...opts });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       const ms = msSince(t0);
@@ -114,7 +118,7 @@ function spawnShellTimed(command, opts = {}) {
 function spawnArgvTimed(cmd, args, opts = {}) {
   return new Promise((resolveP, reject) => {
     const t0 = now();
-    const child = spawn(cmd, args, { stdio: 'ignore', ...opts });
+    const child = spawn(cmd, args, { stdio: 'ignore', env: CLEAN_ENV, ...opts });
     child.on('error', reject);
     child.on('exit', (code, signal) => {
       const ms = msSince(t0);
@@ -190,13 +194,18 @@ function addRows(sec, variants, res, extra = {}) {
   for (const v of variants) {
     const failed = res.failed.get(v.name);
     const s = summarize(res.samples.get(v.name) ?? []);
-    if (failed || !s) sec.rows.push({ name: v.name, skipped: failed ?? 'no samples', ...extra });
-    else sec.rows.push({ name: v.name, ...s, ...extra });
+    if (failed || !s) sec.rows.push({ name: v.name, skipped: failed ?? 'no samples', seq: v.seq, ...extra });
+    else sec.rows.push({ name: v.name, ...s, seq: v.seq, ...extra });
   }
 }
 function skipRow(sec, name, why, extra = {}) {
-  sec.rows.push({ name, skipped: why, ...extra });
+  sec.rows.push({ name, skipped: why, seq: seqNext(), ...extra });
 }
+// Rows keep the order in which variants were declared, whether they were
+// measured (added after the run) or skipped (added at once).
+let seqCounter = 0;
+const seqNext = () => ++seqCounter;
+const ordered = (rows) => [...rows].sort((a, b) => (a.seq ?? 0) - (b.seq ?? 0));
 const rowOf = (sec, name, pred = () => true) => sec.rows.find((r) => r.name === name && !r.skipped && pred(r));
 /** Attaches "peer median / this median" (time: how many times faster). */
 function compare(sec, name, peer, key = 'vs', pred) {
@@ -212,16 +221,16 @@ async function benchCold(P) {
   const sec = section('cold', 'Cold start: one command, new process each time', 'ms', 'lower');
   const rounds = Q ? 5 : 20;
   const variants = [
-    { name: '/bin/true', run: () => spawnArgvTimed('/bin/true', []) },
-    { name: 'node -e 0', run: () => spawnArgvTimed(NODE, ['-e', '0']) },
+    { seq: seqNext(), name: '/bin/true', run: () => spawnArgvTimed('/bin/true', []) },
+    { seq: seqNext(), name: 'node -e 0', run: () => spawnArgvTimed(NODE, ['-e', '0']) },
   ];
   let relaySrv = null;
   if (P.bwrap === true) {
-    variants.push({ name: 'bwrap --unshare-all (ro /, dev, proc)', run: () => spawnArgvTimed('bwrap', [...BWRAP, '/bin/true']) });
-    variants.push({ name: 'bwrap same + --tmpfs /tmp', run: () => spawnArgvTimed('bwrap', [...BWRAP, '--tmpfs', '/tmp', '/bin/true']) });
+    variants.push({ seq: seqNext(), name: 'bwrap --unshare-all (ro /, dev, proc)', run: () => spawnArgvTimed('bwrap', [...BWRAP, '/bin/true']) });
+    variants.push({ seq: seqNext(), name: 'bwrap same + --tmpfs /tmp', run: () => spawnArgvTimed('bwrap', [...BWRAP, '--tmpfs', '/tmp', '/bin/true']) });
   } else skipRow(sec, 'bwrap', P.bwrap);
   if (P.launcher === true) {
-    variants.push({ name: 'cordon-launcher (net off)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, '--', '/bin/true']) });
+    variants.push({ seq: seqNext(), name: 'cordon-launcher (net off)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, '--', '/bin/true']) });
     // Relays need a host Unix socket to point at; nothing connects during
     // /bin/true, so a listener that drops connections is enough.
     const sock = join(TMP, 'relay.sock');
@@ -230,18 +239,18 @@ async function benchCold(P) {
     const relayArgs = ['--relay-socket', sock, '--relay-token', 'bench', '--relay', '3128', '--relay', '1080'];
     const probeNet = await runTimed(LAUNCHER, ['run', ...BASE, ...relayArgs, '--', '/bin/true']);
     if (probeNet.code === 0) {
-      variants.push({ name: 'cordon-launcher (net on: 2 relays)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, ...relayArgs, '--', '/bin/true']) });
+      variants.push({ seq: seqNext(), name: 'cordon-launcher (net on: 2 relays)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, ...relayArgs, '--', '/bin/true']) });
     } else skipRow(sec, 'cordon-launcher (net on: 2 relays)', `exit ${probeNet.code}: ${firstLine(probeNet.stderr || 'no output')}`);
   } else skipRow(sec, 'cordon-launcher', P.launcher);
   if (P.cli === true) {
-    variants.push({ name: 'cordon CLI (net off)', run: () => spawnArgvTimed(NODE, [CLI, '--', '/bin/true'], { cwd: WORK }) });
+    variants.push({ seq: seqNext(), name: 'cordon CLI (net off)', run: () => spawnArgvTimed(NODE, [CLI, '--', '/bin/true'], { cwd: WORK }) });
     const netArgs = ['--allow-net', 'example.com', '--', '/bin/true'];
     const probeNet = await runTimed(NODE, [CLI, ...netArgs], { cwd: WORK });
-    if (probeNet.code === 0) variants.push({ name: 'cordon CLI (net on)', run: () => spawnArgvTimed(NODE, [CLI, ...netArgs], { cwd: WORK }) });
+    if (probeNet.code === 0) variants.push({ seq: seqNext(), name: 'cordon CLI (net on)', run: () => spawnArgvTimed(NODE, [CLI, ...netArgs], { cwd: WORK }) });
     else skipRow(sec, 'cordon CLI (net on)', `exit ${probeNet.code}: ${firstLine(probeNet.stderr || 'no output')}`);
   } else skipRow(sec, 'cordon CLI', P.cli);
   if (P.srt === true) {
-    variants.push({ name: 'srt CLI (proxies always on)', run: () => spawnArgvTimed(NODE, [SRT_CLI, '--settings', SRT_SETTINGS, '--', '/bin/true'], { cwd: WORK }) });
+    variants.push({ seq: seqNext(), name: 'srt CLI (proxies always on)', run: () => spawnArgvTimed(NODE, [SRT_CLI, '--settings', SRT_SETTINGS, '--', '/bin/true'], { cwd: WORK }) });
   } else skipRow(sec, 'srt CLI', P.srt);
   const res = await interleave(variants, { rounds, warmup: 2 });
   relaySrv?.close();
@@ -307,14 +316,14 @@ async function managerAdapter(mod, label, domains) {
 async function benchPerCommand(P) {
   const sec = section('percmd', 'Per command in one long-lived process (`true`)', 'ms', 'lower');
   const rounds = Q ? 15 : 60;
-  const variants = [{ name: 'spawn /bin/true (no sandbox)', run: () => spawnArgvTimed('/bin/true', []) }];
+  const variants = [{ seq: seqNext(), name: 'spawn /bin/true (no sandbox)', run: () => spawnArgvTimed('/bin/true', []) }];
   const closers = [];
   const lib = async (name, make) => {
     try {
       const a = await make();
       closers.push(a.close);
       await a.run();           // fail here, with the reason, rather than mid-schedule
-      variants.push({ name, run: () => a.run() });
+      variants.push({ seq: seqNext(), name, run: () => a.run() });
     } catch (e) { skipRow(sec, name, firstLine(e)); }
   };
   if (P.lib === true) {
@@ -327,10 +336,10 @@ async function benchPerCommand(P) {
   if (P.srt === true) {
     await lib('srt SandboxManager.wrapWithSandbox + spawn', async () => managerAdapter(await import(pathToFileURL(SRT_LIB).href), 'srt', ['example.com']));
   } else skipRow(sec, 'srt SandboxManager.wrapWithSandbox + spawn', P.srt);
-  if (P.launcher === true) variants.push({ name: 'raw cordon-launcher spawn (argv)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, '--', 'true']) });
+  if (P.launcher === true) variants.push({ seq: seqNext(), name: 'raw cordon-launcher spawn (argv)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, '--', 'true']) });
   if (P.bwrap === true) {
-    variants.push({ name: 'raw bwrap spawn (argv)', run: () => spawnArgvTimed('bwrap', [...BWRAP, 'true']) });
-    variants.push({ name: 'raw bwrap spawn (shell)', run: () => spawnShellTimed(`bwrap ${BWRAP.join(' ')} true`) });
+    variants.push({ seq: seqNext(), name: 'raw bwrap spawn (argv)', run: () => spawnArgvTimed('bwrap', [...BWRAP, 'true']) });
+    variants.push({ seq: seqNext(), name: 'raw bwrap spawn (shell)', run: () => spawnShellTimed(`bwrap ${BWRAP.join(' ')} true`) });
   } else skipRow(sec, 'raw bwrap spawn', P.bwrap);
   const res = await interleave(variants, { rounds, warmup: 3 });
   for (const c of closers) { try { await c(); } catch {} }
@@ -420,13 +429,13 @@ async function benchThroughput(P, origin) {
   const paths = [['HTTP CONNECT', '--proxytunnel -x "$H"'], ['plain HTTP', '-x "$H"'], ['SOCKS5', '-x "$S"']];
   const variants = [];
   if (P.curl !== true) { skipRow(sec, 'all', P.curl); return sec; }
-  variants.push({ name: 'direct (no sandbox)', run: () => fetchOnce('direct', '') });
+  variants.push({ seq: seqNext(), name: 'direct (no sandbox)', run: () => fetchOnce('direct', '') });
   for (const tool of ['cordon', 'srt']) {
     const ok = tool === 'cordon' ? P.cli : P.srt;
     for (const [label, flags] of paths) {
       const name = `${tool} ${label}`;
       if (ok !== true) { skipRow(sec, name, ok); continue; }
-      variants.push({ name, run: () => fetchOnce(tool, flags) });
+      variants.push({ seq: seqNext(), name, run: () => fetchOnce(tool, flags) });
     }
   }
   const res = await interleave(variants, { rounds, warmup: 1 });
@@ -452,13 +461,13 @@ async function benchLatency(P, origin) {
     if (lines.length !== per || lines.some(([c]) => c !== '200')) throw new Error(`${tool}: unexpected responses: ${r.stdout.slice(0, 80)}`);
     return lines.map(([, s]) => Number(s) * 1000);
   };
-  const variants = [{ name: 'direct (no sandbox)', run: () => batch('direct', '') }];
+  const variants = [{ seq: seqNext(), name: 'direct (no sandbox)', run: () => batch('direct', '') }];
   for (const tool of ['cordon', 'srt']) {
     const ok = tool === 'cordon' ? P.cli : P.srt;
     for (const [label, flags] of [['via HTTPS_PROXY (CONNECT)', '-x "$H"'], ['via SOCKS5', '-x "$S"']]) {
       const name = `${tool} ${label}`;
       if (ok !== true) { skipRow(sec, name, ok); continue; }
-      variants.push({ name, run: () => batch(tool, flags) });
+      variants.push({ seq: seqNext(), name, run: () => batch(tool, flags) });
     }
   }
   const res = await interleave(variants, { rounds, warmup: 1 });
@@ -511,7 +520,7 @@ function pssKb(pid) {
  *  sleep is running: total RSS, total PSS (null if any process hides its
  *  smaps), process count, and the CLI process's own peak RSS (VmHWM). */
 async function memSample(cmd, args) {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: WORK });
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], cwd: WORK, env: CLEAN_ENV });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   const done = new Promise((r) => child.on('exit', (code, sig) => r({ code, sig })));
@@ -754,7 +763,7 @@ function markdown(doc) {
       const hasMetric = s.rows.some((r) => r.metric);
       L.push(`| variant |${hasMetric ? ' metric |' : ''} median | [min – max] | n | compared |`);
       L.push(`|---|${hasMetric ? '---|' : ''}---:|---|---:|---|`);
-      for (const r of s.rows) {
+      for (const r of ordered(s.rows)) {
         const m = hasMetric ? ` ${r.metric ?? ''} |` : '';
         if (r.skipped) { L.push(`| ${r.name} |${m} skipped: ${r.skipped.replace(/\|/g, '/')} | | | |`); continue; }
         const cmp = [];
