@@ -120,6 +120,7 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
   const stateAt = (p: string): State => {
     let read: { visible: boolean; from: string } | undefined;
     let writable: boolean | undefined;
+    let writeFromTmp = false;
     for (let a = p; ; a = posix.dirname(a)) {
       const s = rules.get(a);
       if (s) {
@@ -135,11 +136,17 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       if (a === TMP) {
         // The private tmpfs: the host's content is not there, and it is writable.
         read ??= { visible: false, from: TMP };
-        writable ??= true;
+        if (writable === undefined) {
+          writable = true;
+          writeFromTmp = true;
+        }
       }
       if ((read && writable !== undefined) || a === '/') break;
     }
     read ??= { visible: !defaultDenyRead, from: '' };
+    // The tmpfs is writable, a host path re-bound under it is not (unless a
+    // rule of its own says so).
+    if (writeFromTmp && read.from !== TMP) writable = false;
     return { visible: read.visible, writable: writable ?? false, readFrom: read.from };
   };
 

@@ -1,0 +1,287 @@
+// Compiler unit tests on a fake filesystem: one test per ordering rule.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { compile } from '../../dist/policy/compile.js';
+import { parseSettings } from '../../dist/config/load.js';
+import { clearMandatoryCache } from '../../dist/policy/mandatory.js';
+import { realFacts } from '../../dist/policy/facts.js';
+
+/** A fake fs from a list of paths: "dir/" entries are directories, "a -> b"
+ *  symlinks, the rest files. Parents are implied. */
+function fakeFs(entries) {
+  const nodes = new Map([['/', { kind: 'dir', mtimeMs: 1 }]]);
+  const addParents = (p) => {
+    for (let d = p.slice(0, p.lastIndexOf('/')) || '/'; ; d = d.slice(0, d.lastIndexOf('/')) || '/') {
+      if (!nodes.has(d)) nodes.set(d, { kind: 'dir', mtimeMs: 1 });
+      if (d === '/') break;
+    }
+  };
+  for (const e of entries) {
+    if (e.includes(' -> ')) {
+      const [p, t] = e.split(' -> ');
+      nodes.set(p, { kind: 'symlink', mtimeMs: 1, target: t });
+      addParents(p);
+    } else if (e.endsWith('/')) {
+      nodes.set(e.slice(0, -1), { kind: 'dir', mtimeMs: 1 });
+      addParents(e.slice(0, -1));
+    } else {
+      nodes.set(e, { kind: 'file', mtimeMs: 1 });
+      addParents(e);
+    }
+  }
+  const realpath = (p, hops = 0) => {
+    if (hops > 20) return undefined;
+    const parts = p.split('/').filter(Boolean);
+    let cur = '/';
+    for (let i = 0; i < parts.length; i++) {
+      const next = cur === '/' ? `/${parts[i]}` : `${cur}/${parts[i]}`;
+      const n = nodes.get(next);
+      if (!n) return undefined;
+      if (n.kind === 'symlink') {
+        const t = n.target.startsWith('/') ? n.target : `${cur}/${n.target}`;
+        const r = realpath(t, hops + 1);
+        if (!r) return undefined;
+        cur = r;
+      } else cur = next;
+    }
+    return cur;
+  };
+  return {
+    nodes,
+    lstat: (p) => {
+      const n = nodes.get(p);
+      return n ? { kind: n.kind, mtimeMs: n.mtimeMs } : undefined;
+    },
+    realpath,
+    readdir: (p) => {
+      const n = nodes.get(p);
+      if (!n || n.kind !== 'dir') return undefined;
+      const pre = p === '/' ? '/' : p + '/';
+      return [...nodes.keys()].filter((k) => k !== '/' && k.startsWith(pre) && !k.slice(pre.length).includes('/')).map((k) => k.slice(pre.length));
+    },
+  };
+}
+
+function facts(fs, over = {}) {
+  return { cwd: '/w', home: '/home/u', uid: 1000, gid: 1000, env: { PATH: '/usr/bin' }, fs, ...over };
+}
+
+function plan(settings, fsEntries, over) {
+  clearMandatoryCache();
+  return compile(parseSettings(settings), facts(fakeFs(fsEntries), over), ['cmd']);
+}
+
+/** Mounts as compact strings, e.g. "bind /w", "mask /w/.bashrc". */
+function ops(p) {
+  return p.mounts.map((m) => (m.op === 'mask' || m.op === 'pin' ? `${m.op} ${m.path}` : m.src && m.src !== m.dst ? `${m.op} ${m.src} ${m.dst}` : `${m.op} ${m.dst}`));
+}
+const idx = (list, s) => {
+  const i = list.indexOf(s);
+  assert.notEqual(i, -1, `missing mount "${s}" in\n${list.join('\n')}`);
+  return i;
+};
+
+test('read-only root first, then dev/proc/private tmp, then allowWrite binds', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/', '/usr/bin/', '/home/u/']));
+  assert.deepEqual(m.slice(0, 4), ['ro-bind /', 'dev /dev', 'proc /proc', 'tmpfs /tmp']);
+  assert.ok(idx(m, 'bind /w') > 3);
+});
+
+test('denyRead masks come after the writable bind that contains them', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['/w'], denyRead: ['/w/secret'] } }, ['/w/secret/key', '/w/a']));
+  assert.ok(idx(m, 'mask /w/secret') > idx(m, 'bind /w'));
+});
+
+test('allowRead re-opens inside a denied region; a more specific deny still wins', () => {
+  const m = ops(
+    plan({ filesystem: { denyRead: ['/data', '/data/pub/private'], allowRead: ['/data/pub'] } }, ['/data/pub/private/x', '/data/other', '/w/']),
+  );
+  const deny = idx(m, 'mask /data');
+  const reopen = idx(m, 'ro-bind /data/pub');
+  const inner = idx(m, 'mask /data/pub/private');
+  assert.ok(deny < reopen && reopen < inner, m.join('\n'));
+});
+
+test('allowRead and denyRead on the same path: the allow wins (srt)', () => {
+  const m = ops(plan({ filesystem: { denyRead: ['/data'], allowRead: ['/data'] } }, ['/data/x', '/w/']));
+  assert.ok(!m.includes('mask /data'));
+});
+
+test('allowWrite inside a read-denied region is re-bound writable', () => {
+  const m = ops(plan({ filesystem: { denyRead: ['/home/u'], allowWrite: ['/home/u/proj'] } }, ['/home/u/proj/', '/home/u/x', '/w/']));
+  assert.ok(idx(m, 'mask /home/u') < idx(m, 'bind /home/u/proj'));
+});
+
+test('denyWrite inside allowWrite is a read-only bind after the writable one', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['/w'], denyWrite: ['/w/locked'] } }, ['/w/locked/', '/w/a']));
+  assert.ok(idx(m, 'bind /w') < idx(m, 'ro-bind /w/locked'));
+});
+
+test('denyWrite outside any writable path emits nothing (already read-only)', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['/w'], denyWrite: ['/etc/x'] } }, ['/etc/x', '/w/']));
+  assert.ok(!m.some((s) => s.includes('/etc/x')));
+});
+
+test('a missing denyWrite path under a writable root is masked (placeholder, removed by the launcher)', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['/w'], denyWrite: ['/w/later.txt'] } }, ['/w/']));
+  assert.ok(idx(m, 'mask /w/later.txt') > idx(m, 'bind /w'));
+});
+
+test('mandatory denies come last: existing ones ro-bound, missing ones masked, parents pinned first', () => {
+  const p = plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/hooks/', '/w/.git/config', '/w/.bashrc', '/w/src/a.js']);
+  const m = ops(p);
+  const bind = idx(m, 'bind /w');
+  const pin = idx(m, 'pin /w/.git');
+  assert.ok(bind < pin);
+  assert.ok(pin < idx(m, 'ro-bind /w/.git/hooks'));
+  assert.ok(pin < idx(m, 'ro-bind /w/.git/config'));
+  assert.ok(idx(m, 'ro-bind /w/.bashrc') > bind);
+  for (const f of ['.bash_profile', '.zshrc', '.zprofile', '.profile', '.gitconfig', '.gitmodules', '.ripgreprc', '.mcp.json', '.vscode', '.idea', '.claude'])
+    assert.ok(idx(m, `mask /w/${f}`) > bind, f);
+  // Everything after the last rule mount is mandatory: nothing policy-related is emitted after.
+  const lastMandatory = Math.max(...m.map((s, i) => (s.includes('/w/.') ? i : -1)));
+  assert.equal(lastMandatory, m.length - 1);
+});
+
+test('allowGitConfig leaves .git/config writable but keeps hooks protected', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['.'], allowGitConfig: true } }, ['/w/.git/hooks/', '/w/.git/config']));
+  assert.ok(!m.includes('ro-bind /w/.git/config'));
+  assert.ok(m.includes('ro-bind /w/.git/hooks'));
+});
+
+test('a missing .git is blocked at its first missing component (no git dir can be planted)', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/a']));
+  assert.ok(m.includes('mask /w/.git'));
+  assert.ok(!m.some((s) => s.includes('/w/.git/')));
+});
+
+test('a .git file (worktree/submodule) is protected itself', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git']));
+  assert.ok(m.includes('ro-bind /w/.git'));
+});
+
+test('nested mandatory denies down to mandatoryDenySearchDepth, node_modules skipped', () => {
+  const fsEntries = ['/w/a/.bashrc', '/w/a/b/.vscode/', '/w/a/b/c/d/.bashrc', '/w/node_modules/x/.bashrc', '/w/r/.git/config', '/w/r/.git/HEAD'];
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, fsEntries));
+  assert.ok(m.includes('ro-bind /w/a/.bashrc'));
+  assert.ok(m.includes('ro-bind /w/a/b/.vscode'));
+  assert.ok(!m.some((s) => s.includes('/w/a/b/c/d')));
+  assert.ok(!m.some((s) => s.includes('node_modules')));
+  assert.ok(m.includes('mask /w/r/.git/hooks'));
+  assert.ok(m.includes('ro-bind /w/r/.git/config'));
+  assert.ok(idx(m, 'pin /w/a') < idx(m, 'ro-bind /w/a/.bashrc'));
+  const deeper = ops(plan({ filesystem: { allowWrite: ['.'] }, mandatoryDenySearchDepth: 5 }, fsEntries));
+  assert.ok(deeper.includes('ro-bind /w/a/b/c/d/.bashrc'));
+});
+
+test('mandatory scan is cached and invalidated by a directory mtime change', () => {
+  clearMandatoryCache();
+  const fs = fakeFs(['/w/a/x']);
+  let reads = 0;
+  const counting = { ...fs, readdir: (p) => (reads++, fs.readdir(p)) };
+  const cfg = parseSettings({ filesystem: { allowWrite: ['.'] } });
+  compile(cfg, facts(counting), ['cmd']);
+  const first = reads;
+  compile(cfg, facts(counting), ['cmd']);
+  assert.equal(reads, first, 'second compile must not list directories again');
+  fs.nodes.set('/w/a/.bashrc', { kind: 'file', mtimeMs: 1 });
+  fs.nodes.get('/w/a').mtimeMs = 2;
+  const m = ops(compile(cfg, facts(counting), ['cmd']));
+  assert.ok(reads > first);
+  assert.ok(m.includes('ro-bind /w/a/.bashrc'));
+});
+
+test('a symlink planted at a protected path is masked, not followed (F4)', () => {
+  const p = plan({ filesystem: { allowWrite: ['.'] } }, ['/w/decoy/', '/w/.vscode -> decoy']);
+  const m = ops(p);
+  assert.ok(m.includes('mask /w/.vscode'));
+  assert.ok(!m.includes('ro-bind /w/decoy'));
+});
+
+test('~ and relative paths are expanded as srt does; symlinks are resolved', () => {
+  const m = ops(
+    plan({ filesystem: { allowWrite: ['~/out', 'build', '../sib'], denyRead: ['~/alias/s'] } }, ['/home/u/out/', '/w/build/', '/sib/', '/home/u/real/s', '/home/u/alias -> real']),
+  );
+  for (const s of ['bind /home/u/out', 'bind /w/build', 'bind /sib', 'mask /home/u/real/s']) assert.ok(m.includes(s), s);
+});
+
+test('missing allowWrite / denyRead paths are skipped with a note, never an abort', () => {
+  const p = plan({ filesystem: { allowWrite: ['/nope'], denyRead: ['/gone'] } }, ['/w/']);
+  assert.ok(p.notes.some((n) => n.includes('/nope')));
+  assert.ok(p.notes.some((n) => n.includes('/gone')));
+});
+
+test('globs expand by a bounded walk; truncation is reported', () => {
+  const entries = ['/w/a.pem', '/w/k/b.pem', '/w/k/c.txt', '/w/s/x'];
+  const m = ops(plan({ filesystem: { allowWrite: ['.'], denyRead: ['**/*.pem', 'secrets*'] } }, entries));
+  assert.ok(m.includes('mask /w/a.pem') && m.includes('mask /w/k/b.pem'));
+  assert.ok(!m.includes('mask /w/k/c.txt'));
+  const many = Array.from({ length: 25_000 }, (_, i) => `/w/d/f${i}`);
+  const p = plan({ filesystem: { denyRead: ['/w/**/*.pem'] } }, many);
+  assert.ok(p.notes.some((n) => n.includes('stopped after')), p.notes.join('\n'));
+});
+
+test('credential stores are masked by default and re-opened by allowRead', () => {
+  const entries = ['/home/u/.ssh/id_ed25519', '/home/u/.aws/credentials', '/home/u/.docker/config.json', '/w/'];
+  const m = ops(plan({}, entries));
+  for (const s of ['mask /home/u/.ssh', 'mask /home/u/.aws', 'mask /home/u/.docker/config.json']) assert.ok(m.includes(s), s);
+  const r = ops(plan({ filesystem: { allowRead: ['~/.aws'] } }, entries));
+  assert.ok(!r.includes('mask /home/u/.aws') && r.includes('mask /home/u/.ssh'));
+});
+
+test('host sockets masked (U1): /run/user/<uid>, docker.sock, SSH agent dir', () => {
+  const entries = ['/run/user/1000/bus', '/run/docker.sock', '/var/run -> /run', '/home/u/.agent/sock', '/w/'];
+  const m = ops(plan({}, entries, { env: { SSH_AUTH_SOCK: '/home/u/.agent/sock' } }));
+  for (const s of ['mask /run/user/1000', 'mask /run/docker.sock', 'mask /home/u/.agent']) assert.ok(m.includes(s), s);
+});
+
+test('defaultDenyRead: no host root, system dirs + writable + allowRead bound, merged-/usr symlinks recreated', () => {
+  const entries = ['/usr/bin/sh', '/bin -> usr/bin', '/etc/passwd', '/home/u/secret', '/home/u/docs/', '/w/'];
+  const p = plan({ filesystem: { defaultDenyRead: true, allowWrite: ['.'], allowRead: ['~/docs'] } }, entries);
+  const m = ops(p);
+  assert.ok(!m.includes('ro-bind /'));
+  for (const s of ['ro-bind /usr', 'ro-bind /etc', 'bind /w', 'ro-bind /home/u/docs', 'symlink /bin']) assert.ok(m.includes(s), `${s}\n${m.join('\n')}`);
+  assert.ok(!m.some((s) => s.includes('/home/u/secret')));
+});
+
+test('cwd under /tmp stays visible read-only when not writable', () => {
+  const m = ops(plan({ filesystem: { allowWrite: [] } }, ['/tmp/proj/'], { cwd: '/tmp/proj' }));
+  assert.ok(idx(m, 'ro-bind /tmp/proj') > idx(m, 'tmpfs /tmp'));
+});
+
+test('allowWrite /tmp does not share the host /tmp', () => {
+  const p = plan({ filesystem: { allowWrite: ['/tmp', '.'] } }, ['/tmp/x', '/w/']);
+  assert.ok(!ops(p).includes('bind /tmp'));
+  assert.ok(p.notes.some((n) => n.includes('private /tmp')));
+});
+
+test('environment: caller minus credentials, plus the sandbox markers; proxy vars in proxy mode', () => {
+  const env = { PATH: '/usr/bin', HOME: '/home/u', GH_TOKEN: 't', AWS_SECRET_ACCESS_KEY: 's', OPENAI_API_KEY: 'k', LANG: 'C', HTTPS_PROXY: 'http://u:p@corp:8080', MYVAR: 'x' };
+  const p = plan({ env: { deny: ['MYVAR'] } }, ['/w/'], { env });
+  assert.deepEqual(Object.keys(p.env).sort(), ['CORDON_SANDBOX', 'HOME', 'LANG', 'PATH', 'SANDBOX_RUNTIME', 'TMPDIR']);
+  assert.equal(p.env.TMPDIR, '/tmp');
+  assert.equal(p.network.mode, 'none');
+  const q = plan({ network: { allowedDomains: ['example.com', 'localhost:5432'] }, env: { allow: ['GH_TOKEN'] } }, ['/w/'], { env });
+  assert.equal(q.network.mode, 'proxy');
+  assert.deepEqual(q.network.relayPorts, [3128, 1080, 5432]);
+  assert.equal(q.env.GH_TOKEN, 't');
+  assert.equal(q.env.HTTPS_PROXY, 'http://localhost:3128');
+  assert.match(q.env.GIT_SSH_COMMAND, /cordon-launcher connect %h %p/);
+  assert.equal(q.env.NODE_USE_ENV_PROXY, '1');
+});
+
+test('seccomp and landlock settings map onto the plan', () => {
+  const p = plan({ allowNestedUserNamespaces: true, network: { allowAllUnixSockets: true }, landlock: 'required', timeoutMs: 5000 }, ['/w/']);
+  assert.deepEqual(p.seccomp, { enabled: true, unixSockets: { mode: 'all' }, allowNestedUserns: true });
+  assert.equal(p.landlock.mode, 'required');
+  assert.ok(p.landlock.writable.includes('/tmp') && p.landlock.writable.includes('/dev'));
+  assert.equal(p.timeoutMs, 5000);
+  const q = plan({ network: { allowUnixSockets: ['/run/x.sock'] } }, ['/w/']);
+  assert.deepEqual(q.seccomp.unixSockets, { mode: 'only', paths: ['/run/x.sock'] });
+});
+
+test('the real filesystem works through realFacts (smoke)', () => {
+  const p = compile(parseSettings({ filesystem: { allowWrite: ['.'] } }), realFacts({ cwd: '/usr' }), ['true']);
+  assert.equal(p.mounts[0].op, 'ro-bind');
+  assert.ok(ops(p).includes('bind /usr'));
+});
