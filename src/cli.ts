@@ -1,0 +1,294 @@
+#!/usr/bin/env node
+// `cordon`: argument parsing and sub-commands only. Everything that decides
+// lives in config/ and policy/; everything that runs lives in sandbox/.
+// Imports are dynamic so that `cordon -- cmd` loads only what the run needs.
+
+import { constants } from 'node:os';
+
+const VERSION = '0.1.0';
+const osSignals = constants.signals as Record<string, number>;
+
+const USAGE = `usage: cordon [options] -- COMMAND [ARGS...]
+       cordon [options] -c 'shell command'
+       cordon explain [options] [--json] -- COMMAND [ARGS...]
+       cordon doctor [--json]
+
+Runs COMMAND in a sandbox: the working directory and a private /tmp writable,
+everything else read-only, credential stores hidden, no network unless allowed.
+
+options (repeatable ones add to the settings file's lists):
+  --settings FILE          settings file (default: $XDG_CONFIG_HOME/cordon/settings.json,
+                           then ~/.srt-settings.json, then the built-in default)
+  --allow-net HOST         allow a domain pattern (example.com, *.example.com, host:port)
+  --deny-net HOST          deny a domain pattern
+  --allow-write PATH       --deny-write PATH   --allow-read PATH   --deny-read PATH
+  --deny-read-by-default   build the root from system dirs + allowed paths only
+  -p, --publish PORT       make sandbox port PORT reachable on host 127.0.0.1:PORT
+  -c STRING                run STRING with /bin/sh -c
+  --debug                  print the plan and proxy decisions on stderr
+  --version, --help
+Exit status: the command's (128+N if it died of signal N); 2 for usage or
+settings errors; 125 when the sandbox could not be set up.`;
+
+class UsageError extends Error {}
+
+interface Parsed {
+  sub: 'run' | 'explain' | 'doctor' | 'help' | 'version';
+  settings?: string;
+  allowNet: string[];
+  denyNet: string[];
+  allowWrite: string[];
+  denyWrite: string[];
+  denyRead: string[];
+  allowRead: string[];
+  denyReadByDefault: boolean;
+  publish: number[];
+  debug: boolean;
+  json: boolean;
+  command: string[];
+}
+
+const LIST_FLAGS: Record<string, keyof Parsed> = {
+  '--allow-net': 'allowNet',
+  '--deny-net': 'denyNet',
+  '--allow-write': 'allowWrite',
+  '--deny-write': 'denyWrite',
+  '--deny-read': 'denyRead',
+  '--allow-read': 'allowRead',
+};
+
+export function parseArgs(argv: string[]): Parsed {
+  const p: Parsed = {
+    sub: 'run',
+    allowNet: [],
+    denyNet: [],
+    allowWrite: [],
+    denyWrite: [],
+    denyRead: [],
+    allowRead: [],
+    denyReadByDefault: false,
+    publish: [],
+    debug: false,
+    json: false,
+    command: [],
+  };
+  let i = 0;
+  if (argv[0] === 'explain' || argv[0] === 'doctor') {
+    p.sub = argv[0];
+    i = 1;
+  }
+  let shell: string | undefined;
+  for (; i < argv.length; i++) {
+    let a = argv[i]!;
+    let inline: string | undefined;
+    if (a.startsWith('--') && a.includes('=')) {
+      inline = a.slice(a.indexOf('=') + 1);
+      a = a.slice(0, a.indexOf('='));
+    }
+    const value = (): string => {
+      if (inline !== undefined) return inline;
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '--') {
+      p.command = argv.slice(i + 1);
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') {
+      // The first word that is not an option starts the command; what follows
+      // belongs to it.
+      p.command = argv.slice(i);
+      break;
+    }
+    if (p.sub === 'doctor' && a !== '--json' && a !== '--help' && a !== '-h') throw new UsageError(`doctor: unknown option ${a}`);
+    const list = LIST_FLAGS[a];
+    if (list) {
+      const v = value();
+      if (v === '') throw new UsageError(`${a} needs a non-empty value`);
+      (p[list] as string[]).push(v);
+      continue;
+    }
+    switch (a) {
+      case '--settings':
+      case '-s':
+        p.settings = value();
+        break;
+      case '--deny-read-by-default':
+        p.denyReadByDefault = true;
+        break;
+      case '-p':
+      case '--publish': {
+        const v = value();
+        const n = Number(v);
+        if (!/^\d+$/.test(v) || n < 1 || n > 65535) throw new UsageError(`${a}: invalid port '${v}' (1-65535)`);
+        p.publish.push(n);
+        break;
+      }
+      case '-c':
+        shell = value();
+        break;
+      case '--debug':
+      case '-d':
+        p.debug = true;
+        break;
+      case '--json':
+        if (p.sub === 'run') throw new UsageError('--json is an option of `cordon explain` and `cordon doctor`');
+        p.json = true;
+        break;
+      case '--version':
+      case '-V':
+        return { ...p, sub: 'version' };
+      case '--help':
+      case '-h':
+        return { ...p, sub: 'help' };
+      default:
+        throw new UsageError(`unknown option ${a}`);
+    }
+    if (shell !== undefined) {
+      if (i + 1 < argv.length) throw new UsageError(`-c takes one shell string; unexpected '${argv[i + 1]}' after it`);
+      p.command = ['/bin/sh', '-c', shell];
+      break;
+    }
+  }
+  if ((p.sub === 'run' || p.sub === 'explain') && p.command.length === 0) throw new UsageError('missing command (cordon [options] -- COMMAND [ARGS...])');
+  if (p.command[0] === '') throw new UsageError('empty command name');
+  return p;
+}
+
+function fail(msg: string, status = 2): never {
+  process.stderr.write(`cordon: ${msg}\n`);
+  process.exit(status);
+}
+
+async function buildPlan(p: Parsed) {
+  const [{ loadSettings, applyOverrides }, { compile }, { realFacts }, { launcherPath }] = await Promise.all([
+    import('./config/load.js'),
+    import('./policy/compile.js'),
+    import('./policy/facts.js'),
+    import('./sandbox/launcher.js'),
+  ]);
+  const home = process.env.HOME || (await import('node:os')).homedir();
+  const { config: loaded, source } = loadSettings({ settingsPath: p.settings, env: process.env, home });
+  const config = applyOverrides(loaded, p);
+  const launcher = launcherPath();
+  const settingsFiles = source.kind === 'default' ? [] : [source.path];
+  const plan = compile(config, realFacts({ home, launcherPath: launcher, settingsFiles }), p.command, { publish: p.publish });
+  return { plan, config, source, launcher };
+}
+
+async function explain(p: Parsed): Promise<number> {
+  const { plan, source, launcher } = await buildPlan(p);
+  const { renderExplain } = await import('./explain.js');
+  process.stdout.write(p.json ? JSON.stringify(plan, null, 2) + '\n' : renderExplain(plan, source, launcher));
+  return 0;
+}
+
+async function run(p: Parsed): Promise<number> {
+  const { plan, launcher } = await buildPlan(p);
+  const { launcherArgs } = await import('./sandbox/launcher-args.js');
+  if (p.debug) {
+    const { renderExplain } = await import('./explain.js');
+    process.stderr.write(renderExplain(plan, { kind: 'default' }, launcher));
+  }
+  if (plan.network.mode === 'proxy' || plan.network.publish.length) {
+    return runWithNetwork(p, plan, launcher);
+  }
+  const { startLauncher } = await import('./sandbox/launcher.js');
+  const launched = startLauncher(launcherArgs(plan), ['inherit', 'inherit', 'inherit'], launcher);
+  return waitForwarding(launched.child, launched.done);
+}
+
+/** Proxy mode needs the host-side network (proxies + relay socket), which
+ *  the library's Sandbox owns: one implementation for CLI and library. */
+async function runWithNetwork(p: Parsed, plan: import('./policy/plan.js').Plan, launcher: string): Promise<number> {
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import('./sandbox/sandbox.js' as string)) as Record<string, unknown>;
+  } catch {
+    fail('network access (--allow-net / allowedDomains / --publish) is not available in this build', 125);
+  }
+  const runPlan = mod['runPlanWithNetwork'] as
+    | ((plan: unknown, opts: { launcher: string; stdio: 'inherit'; debug: boolean; onChild: (c: import('node:child_process').ChildProcess) => void }) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>)
+    | undefined;
+  if (typeof runPlan !== 'function') fail('network access is not available in this build (sandbox.runPlanWithNetwork missing)', 125);
+  let child: import('node:child_process').ChildProcess | undefined;
+  const done = runPlan(plan, { launcher, stdio: 'inherit', debug: p.debug, onChild: (c) => (child = c) });
+  const forward = (sig: NodeJS.Signals) => child?.kill(sig);
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
+  const r = await done;
+  return statusOf(r.code, r.signal);
+}
+
+function statusOf(code: number | null, signal: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  if (signal) return 128 + (osSignals[signal] ?? 0);
+  return 1;
+}
+
+async function waitForwarding(
+  child: import('node:child_process').ChildProcess,
+  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
+): Promise<number> {
+  // The launcher's PID 1 passes these on to the command; cordon exits when
+  // the command does, with its status (srt exits 0 on SIGTERM).
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      child.kill(sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
+  let r: { code: number | null; signal: NodeJS.Signals | null };
+  try {
+    r = await done;
+  } catch (e) {
+    fail(`cannot start cordon-launcher: ${(e as Error).message}`, 125);
+  }
+  return statusOf(r.code, r.signal);
+}
+
+async function doctor(p: Parsed): Promise<number> {
+  const { runDoctor } = await import('./doctor.js');
+  return runDoctor({ json: p.json });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let p: Parsed;
+  try {
+    p = parseArgs(argv);
+  } catch (e) {
+    if (e instanceof UsageError) fail(`${e.message} (see cordon --help)`);
+    throw e;
+  }
+  if (p.sub === 'help') {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (p.sub === 'version') {
+    process.stdout.write(`cordon ${VERSION}\n`);
+    return 0;
+  }
+  try {
+    if (p.sub === 'explain') return await explain(p);
+    if (p.sub === 'doctor') return await doctor(p);
+    return await run(p);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.name === 'SettingsError' || err.name === 'PolicyError') fail(err.message);
+    if (err.name === 'UnsupportedError') fail(err.message, 125);
+    if (typeof err.code === 'string' && err.name?.endsWith('Error') && err.constructor?.name !== 'Error' && err.code.startsWith('E') && err.message)
+      fail(err.message, 125);
+    fail(`internal error: ${err.message ?? String(e)}${process.env.CORDON_DEBUG ? `\n${err.stack}` : ''}`, 125);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (status) => {
+    // Let stdout drain before exiting with the command's status.
+    process.exitCode = status;
+    if (process.stdout.writableLength === 0 && process.stderr.writableLength === 0) process.exit(status);
+  },
+  (e) => fail(`internal error: ${(e as Error).message}`, 125),
+);
