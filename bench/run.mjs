@@ -194,12 +194,15 @@ function addRows(sec, variants, res, extra = {}) {
   for (const v of variants) {
     const failed = res.failed.get(v.name);
     const s = summarize(res.samples.get(v.name) ?? []);
-    if (failed || !s) sec.rows.push({ name: v.name, skipped: failed ?? 'no samples', seq: v.seq, ...extra });
-    else sec.rows.push({ name: v.name, ...s, seq: v.seq, ...extra });
+    if (failed || !s) pushRow(sec, { name: v.name, skipped: failed ?? 'no samples', seq: v.seq, ...extra });
+    else pushRow(sec, { name: v.name, ...s, seq: v.seq, ...extra });
   }
 }
 function skipRow(sec, name, why, extra = {}) {
-  sec.rows.push({ name, skipped: why, seq: seqNext(), ...extra });
+  pushRow(sec, { name, skipped: why, ...extra });
+}
+function pushRow(sec, row) {
+  sec.rows.push({ ...row, seq: row.seq ?? seqNext() });
 }
 // Rows keep the order in which variants were declared, whether they were
 // measured (added after the run) or skipped (added at once).
@@ -571,8 +574,8 @@ async function benchMemory(P) {
     const pick = (k) => summarize(s.map((x) => x[k]).filter((x) => x != null));
     for (const [metric, k] of [['whole sandbox RSS', 'rssMB'], ['whole sandbox PSS', 'pssMB'], ['CLI process peak RSS (VmHWM)', 'cliPeakMB'], ['processes', 'procs']]) {
       const sm = pick(k);
-      if (sm) sec.rows.push({ name: c.name, metric, ...sm });
-      else sec.rows.push({ name: c.name, metric, skipped: 'not readable (non-dumpable or foreign process)' });
+      if (sm) pushRow(sec, { name: c.name, metric, ...sm });
+      else pushRow(sec, { name: c.name, metric, skipped: 'not readable (non-dumpable or foreign process)' });
     }
     sec.notes.push(`${c.name} processes: ${s[0].comms.join(', ')}`);
   }
@@ -626,7 +629,7 @@ async function benchScaling(P) {
     for (const v of variants) {
       const sm = summarize(res.samples.get(v.name));
       const failed = res.failed.get(v.name);
-      sec.rows.push(failed || !sm ? { name: tool, metric: v.name, skipped: failed ?? 'no samples' } : { name: tool, metric: v.name, ...sm });
+      pushRow(sec, failed || !sm ? { name: tool, metric: v.name, skipped: failed ?? 'no samples' } : { name: tool, metric: v.name, ...sm });
     }
   }
   // Domain list: a sandbox per size, created fresh (srt's manager is a singleton).
@@ -641,7 +644,7 @@ async function benchScaling(P) {
         const res = await interleave([{ name: metric, run: () => a.run() }], { rounds, warmup: 2 });
         const sm = summarize(res.samples.get(metric));
         const failed = res.failed.get(metric);
-        sec.rows.push(failed || !sm ? { name: tool, metric, skipped: failed ?? 'no samples' } : { name: tool, metric, ...sm });
+        pushRow(sec, failed || !sm ? { name: tool, metric, skipped: failed ?? 'no samples' } : { name: tool, metric, ...sm });
       } catch (e) { skipRow(sec, tool, firstLine(e), { metric }); }
       try { await a?.close(); } catch {}
     }
