@@ -1,0 +1,494 @@
+// The modern library API: a Sandbox is created once (policy validated, the
+// launcher probed, the proxies started if the policy needs a network) and
+// then runs many commands, each costing one compile from cached facts and one
+// launcher spawn. The CLI and SandboxManager run commands through here too.
+import { randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { isAbsolute, resolve } from 'node:path';
+import { parseSettings, SettingsError } from '../config/load.js';
+import type { SandboxRuntimeConfig, SandboxRuntimeConfigInput } from '../config/schema.js';
+import { compile } from '../policy/compile.js';
+import { realFacts, type Facts } from '../policy/facts.js';
+import type { Plan } from '../policy/plan.js';
+import { SandboxViolationStore, type SandboxViolationEvent } from '../net/violations.js';
+import type { AskCallback, PerCommandLists } from '../net/policy.js';
+import { patternError } from '../net/patterns.js';
+import { launcherArgs, type LaunchRuntime } from './launcher-args.js';
+import { launcherPath, probeLauncher, startLauncher, signalName, type LaunchInfo } from './launcher.js';
+import { AbortError, PolicyError, SandboxClosedError, SandboxSetupError, CordonError } from './errors.js';
+import { ensureNetwork, type NetworkSessionLike } from './network.js';
+
+export type SandboxPolicy = SandboxRuntimeConfigInput;
+export type { SandboxViolationEvent };
+
+/** Per-command changes to the sandbox's policy. Lists are added to the
+ *  sandbox's: `allowWrite` and `allowedDomains` widen, `denyWrite`,
+ *  `denyRead` and `deniedDomains` narrow. They hold for this command only,
+ *  and the proxies enforce the network lists for this command's connections
+ *  only (each command has its own relay token). */
+export interface CommandPolicy {
+  network?: { allowedDomains?: string[]; deniedDomains?: string[] };
+  filesystem?: { allowWrite?: string[]; denyWrite?: string[]; denyRead?: string[]; allowRead?: string[] };
+}
+
+export interface SandboxOptions {
+  /** Called for every violation (network denial) as it happens. */
+  onViolation?: (v: SandboxViolationEvent) => void;
+  /** Asked about a host no rule decides; only `true` allows. */
+  ask?: AskCallback;
+  /** true: proxy decisions and plans on stderr; a function receives the lines instead. */
+  debug?: boolean | ((line: string) => void);
+  /** Default working directory of commands (default: process.cwd() at create). */
+  cwd?: string;
+  /** Default environment of commands (default: process.env at create). */
+  env?: Record<string, string | undefined>;
+  /** Settings files in use: the compiler protects them from writes. */
+  settingsFiles?: string[];
+  /** Host ports to publish (a server inside reachable at host 127.0.0.1:PORT). */
+  publish?: number[];
+}
+
+type StdioSlot = 'pipe' | 'inherit' | 'ignore' | number | NodeJS.ReadableStream | NodeJS.WritableStream | null | undefined;
+
+export interface SpawnOptions {
+  cwd?: string;
+  /** The command's environment before the policy filters it (default: the sandbox's). */
+  env?: Record<string, string | undefined>;
+  policy?: CommandPolicy;
+  /** 'pipe' (default), 'inherit', 'ignore', or three slots. 'ipc' is refused. */
+  stdio?: 'pipe' | 'inherit' | 'ignore' | readonly StdioSlot[];
+  /** Attribution key for violations (default: a random id). */
+  commandId?: string;
+  /** Kill the sandbox after this many ms. */
+  timeout?: number;
+  signal?: AbortSignal;
+}
+
+export interface RunOptions extends Omit<SpawnOptions, 'stdio'> {
+  /** Written to the command's stdin, which is then closed. */
+  input?: string | Uint8Array;
+}
+
+export interface CommandResult {
+  /** Exit status as a shell reports it: the command's code, or 128+N when
+   *  signal N killed it. null only when the sandbox itself was killed
+   *  (timeout, abort, close). */
+  code: number | null;
+  /** The signal that killed the command (or the sandbox), if any. */
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+  violations: SandboxViolationEvent[];
+  commandId: string;
+  timedOut: boolean;
+}
+
+/** A started command: a real ChildProcess (of the launcher, whose exit status
+ *  is the command's), plus the command's id and its result. */
+export type SandboxChild = ChildProcess & {
+  commandId: string;
+  /** What the launcher reported on its info descriptor (command pid, status). */
+  launchInfo: LaunchInfo;
+  /** Violations attributed to this command so far. */
+  violations(): SandboxViolationEvent[];
+  /** Settles once the command ended and its violations are final.
+   *  stdout/stderr are '' here (read the streams). */
+  result: Promise<CommandResult>;
+};
+
+interface Live {
+  child: ChildProcess;
+  done: Promise<unknown>;
+}
+
+function debugSink(debug: SandboxOptions['debug']): ((line: string) => void) | undefined {
+  if (typeof debug === 'function') return debug;
+  if (debug) return (line) => process.stderr.write(`cordon: ${line}\n`);
+  return undefined;
+}
+
+/** Validates a policy object; PolicyError names the key path. */
+export function parsePolicy(policy: unknown, what = 'policy'): SandboxRuntimeConfig {
+  try {
+    return parseSettings(policy ?? {}, what);
+  } catch (e) {
+    if (e instanceof SettingsError) throw new PolicyError(e.message.replace(/^[^:]*: /, ''), e.keyPath, { cause: e });
+    throw e;
+  }
+}
+
+function checkCommandPolicy(p: CommandPolicy | undefined): void {
+  if (!p) return;
+  for (const [list, kind] of [
+    ['allowedDomains', 'allowed'],
+    ['deniedDomains', 'denied'],
+  ] as const) {
+    const entries = p.network?.[list];
+    if (entries === undefined) continue;
+    if (!Array.isArray(entries)) throw new PolicyError('must be an array of strings', `policy.network.${list}`);
+    entries.forEach((e, i) => {
+      const err = typeof e === 'string' ? patternError(e, kind) : 'must be a string';
+      if (err) throw new PolicyError(err, `policy.network.${list}[${i}]`);
+    });
+  }
+  for (const list of ['allowWrite', 'denyWrite', 'denyRead', 'allowRead'] as const) {
+    const entries = p.filesystem?.[list];
+    if (entries === undefined) continue;
+    if (!Array.isArray(entries) || entries.some((e) => typeof e !== 'string' || e === ''))
+      throw new PolicyError('must be an array of non-empty paths', `policy.filesystem.${list}`);
+  }
+}
+
+/** The sandbox's config with a command's additions. */
+function withCommandPolicy(base: SandboxRuntimeConfig, p: CommandPolicy | undefined): SandboxRuntimeConfig {
+  if (!p?.filesystem) return base;
+  const f = p.filesystem;
+  return {
+    ...base,
+    filesystem: {
+      ...base.filesystem,
+      allowWrite: [...base.filesystem.allowWrite, ...(f.allowWrite ?? [])],
+      denyWrite: [...base.filesystem.denyWrite, ...(f.denyWrite ?? [])],
+      denyRead: [...base.filesystem.denyRead, ...(f.denyRead ?? [])],
+      allowRead: f.allowRead ? [...(base.filesystem.allowRead ?? []), ...f.allowRead] : base.filesystem.allowRead,
+    },
+  };
+}
+
+function normalizeStdio(stdio: SpawnOptions['stdio']): StdioSlot[] {
+  if (stdio === undefined) return ['pipe', 'pipe', 'pipe'];
+  if (typeof stdio === 'string') {
+    if (stdio !== 'pipe' && stdio !== 'inherit' && stdio !== 'ignore') throw new PolicyError(`unsupported stdio "${String(stdio)}"`, 'stdio');
+    return [stdio, stdio, stdio];
+  }
+  if (!Array.isArray(stdio)) throw new PolicyError('must be "pipe", "inherit", "ignore" or an array', 'stdio');
+  if (stdio.length > 3) throw new PolicyError('only stdin, stdout and stderr can be passed into the sandbox', 'stdio');
+  const out: StdioSlot[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s = stdio[i];
+    if ((s as unknown) === 'ipc' || (s as unknown) === 'overlapped') throw new PolicyError(`"${String(s)}" cannot cross into the sandbox`, `stdio[${i}]`);
+    out.push(s ?? 'pipe');
+  }
+  return out;
+}
+
+/** A timeout/abort kills the launcher; PR_SET_PDEATHSIG and the pid
+ *  namespace take the whole sandbox with it. */
+const KILL: NodeJS.Signals = 'SIGKILL';
+
+export class Sandbox {
+  readonly config: SandboxRuntimeConfig;
+  readonly violations: SandboxViolationStore;
+  private readonly opts: SandboxOptions;
+  private readonly debug: ((line: string) => void) | undefined;
+  private readonly baseFacts: Facts;
+  private readonly launcher: string;
+  private network: NetworkSessionLike | undefined;
+  private networkStarting: Promise<NetworkSessionLike> | undefined;
+  private readonly perCommand = new Map<string, SandboxViolationEvent[]>();
+  private readonly live = new Set<Live>();
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  private constructor(config: SandboxRuntimeConfig, opts: SandboxOptions, store: SandboxViolationStore) {
+    this.config = config;
+    this.opts = opts;
+    this.violations = store;
+    this.debug = debugSink(opts.debug);
+    this.launcher = launcherPath();
+    this.baseFacts = realFacts({
+      launcherPath: this.launcher,
+      ...(opts.cwd !== undefined ? { cwd: resolve(opts.cwd) } : {}),
+      ...(opts.env !== undefined ? { env: { ...opts.env } } : { env: { ...process.env } }),
+      ...(opts.settingsFiles ? { settingsFiles: opts.settingsFiles } : {}),
+    });
+  }
+
+  /** Validates the policy, probes the launcher and, when the policy has a
+   *  network, starts the proxies (once, shared by every command). */
+  static async create(policy: SandboxPolicy | SandboxRuntimeConfig = {}, opts: SandboxOptions = {}): Promise<Sandbox> {
+    return Sandbox.createWith(parsePolicy(policy), opts, new SandboxViolationStore());
+  }
+
+  /** For SandboxManager and the CLI: an already-validated config and a given store. */
+  static async createWith(config: SandboxRuntimeConfig, opts: SandboxOptions, store: SandboxViolationStore): Promise<Sandbox> {
+    probeLauncher();
+    const sb = new Sandbox(config, opts, store);
+    // Compiling once up front reports policy problems at create, not at the first command.
+    const plan = sb.compilePlan(config, sb.baseFacts, ['true']);
+    for (const n of plan.notes) sb.debug?.(`note: ${n}`);
+    if (plan.network.mode === 'proxy') await sb.ensureNetwork();
+    return sb;
+  }
+
+  /** Whether commands get the proxies (rather than no network at all). */
+  private wantsProxy(config: SandboxRuntimeConfig, p?: CommandPolicy): boolean {
+    return config.network.allowedDomains.length > 0 || this.opts.ask !== undefined || (p?.network?.allowedDomains?.length ?? 0) > 0;
+  }
+
+  private compilePlan(config: SandboxRuntimeConfig, facts: Facts, argv: string[], p?: CommandPolicy): Plan {
+    try {
+      return compile(config, facts, argv, {
+        ...(this.wantsProxy(config, p) ? { networkMode: 'proxy' as const } : {}),
+        ...(this.opts.publish?.length ? { publish: this.opts.publish } : {}),
+      });
+    } catch (e) {
+      if (e instanceof CordonError) throw e;
+      throw new PolicyError((e as Error).message, undefined, { cause: e });
+    }
+  }
+
+  private async ensureNetwork(): Promise<NetworkSessionLike> {
+    if (this.network) return this.network;
+    this.networkStarting ??= ensureNetwork({
+      network: this.config.network,
+      ask: this.opts.ask,
+      debug: this.debug,
+      violations: this.violations,
+      onViolation: (v) => this.routeViolation(v),
+    }).then((s) => (this.network = s));
+    return this.networkStarting;
+  }
+
+  private routeViolation(v: SandboxViolationEvent): void {
+    if (v.commandId !== undefined) this.perCommand.get(v.commandId)?.push(v);
+    try {
+      this.opts.onViolation?.(v);
+    } catch {
+      /* the embedder's callback must not break the proxy */
+    }
+  }
+
+  /** The Plan a command would run with (what `cordon explain` prints). */
+  plan(cmd: string[] | string, opts: Pick<SpawnOptions, 'cwd' | 'env' | 'policy'> = {}): Plan {
+    checkCommandPolicy(opts.policy);
+    return this.compilePlan(withCommandPolicy(this.config, opts.policy), this.factsFor(opts), toArgv(cmd), opts.policy);
+  }
+
+  private factsFor(opts: Pick<SpawnOptions, 'cwd' | 'env'>): Facts {
+    if (opts.cwd === undefined && opts.env === undefined) return this.baseFacts;
+    return {
+      ...this.baseFacts,
+      ...(opts.cwd !== undefined ? { cwd: isAbsolute(opts.cwd) ? resolve(opts.cwd) : resolve(this.baseFacts.cwd, opts.cwd) } : {}),
+      ...(opts.env !== undefined ? { env: opts.env } : {}),
+    };
+  }
+
+  /** Starts a command and returns its process at once. Network start-up (only
+   *  the first command of a sandbox that gained a network through a
+   *  per-command policy) is the one case that needs awaiting: use spawnAsync. */
+  spawn(cmd: string[] | string, opts: SpawnOptions = {}): SandboxChild {
+    if (this.closed) throw new SandboxClosedError();
+    const { plan, commandId } = this.prepare(cmd, opts);
+    if (plan.network.mode === 'proxy' && !this.network) {
+      throw new CordonError('ENETSTART', 'the network of this sandbox is not started yet: use await sb.spawnAsync() or sb.run()');
+    }
+    return this.launch(plan, commandId, opts);
+  }
+
+  /** spawn(), after starting the proxies if this command needs them. */
+  async spawnAsync(cmd: string[] | string, opts: SpawnOptions = {}): Promise<SandboxChild> {
+    if (this.closed) throw new SandboxClosedError();
+    const { plan, commandId } = this.prepare(cmd, opts);
+    if (plan.network.mode === 'proxy') await this.ensureNetwork();
+    if (this.closed) throw new SandboxClosedError();
+    return this.launch(plan, commandId, opts);
+  }
+
+  private prepare(cmd: string[] | string, opts: SpawnOptions): { plan: Plan; commandId: string } {
+    if (opts.signal?.aborted) throw new AbortError(opts.signal.reason);
+    checkCommandPolicy(opts.policy);
+    const argv = toArgv(cmd);
+    const config = withCommandPolicy(this.config, opts.policy);
+    const plan = this.compilePlan(config, this.factsFor(opts), argv, opts.policy);
+    const commandId = opts.commandId ?? randomUUID();
+    return { plan, commandId };
+  }
+
+  private launch(plan: Plan, commandId: string, opts: SpawnOptions): SandboxChild {
+    const stdio = normalizeStdio(opts.stdio);
+    const rt: LaunchRuntime = { infoFd: 3 };
+    let token: string | undefined;
+    const net = this.network;
+    if (plan.network.mode === 'proxy' && net) {
+      const lists = commandLists(opts.policy);
+      token = net.registerCommand(commandId, lists);
+      rt.relaySocket = net.relaySocket;
+      rt.relayToken = token;
+      if (plan.network.publish.length) rt.publishSockets = net.publishSockets?.(plan.network.publish);
+    }
+    this.debug?.(`run ${commandId}: ${JSON.stringify(plan.argv)} in ${plan.cwd} (network ${plan.network.mode})`);
+    const mine: SandboxViolationEvent[] = [];
+    this.perCommand.set(commandId, mine);
+
+    let launched: ReturnType<typeof startLauncher>;
+    try {
+      launched = startLauncher(launcherArgs(plan, rt), stdio, this.launcher);
+    } catch (e) {
+      if (token !== undefined) net?.unregisterCommand(token);
+      this.perCommand.delete(commandId);
+      throw e;
+    }
+    const { child } = launched;
+    let timedOut = false;
+    let aborted = false;
+    const timer =
+      opts.timeout && opts.timeout > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill(KILL);
+          }, opts.timeout)
+        : undefined;
+    timer?.unref?.();
+    const onAbort = () => {
+      aborted = true;
+      child.kill(KILL);
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    const entry: Live = { child, done: launched.done };
+    this.live.add(entry);
+    const result = launched.done.then(
+      ({ code, signal, info }) => {
+        if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        this.live.delete(entry);
+        if (token !== undefined) net?.unregisterCommand(token);
+        this.perCommand.delete(commandId);
+        const r = commandResult(code, signal, info, mine, commandId, timedOut);
+        if (aborted) throw Object.assign(new AbortError(opts.signal?.reason), { result: r });
+        return r;
+      },
+      (err: unknown) => {
+        if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        this.live.delete(entry);
+        if (token !== undefined) net?.unregisterCommand(token);
+        this.perCommand.delete(commandId);
+        throw err;
+      },
+    );
+    result.catch(() => {});
+    return Object.assign(child, { commandId, launchInfo: launched.info, violations: () => [...mine], result });
+  }
+
+  /** Runs a command to completion and collects its output. A string is run
+   *  with /bin/sh -c. Rejects with SandboxSetupError when the sandbox could
+   *  not be built, AbortError when `signal` fired. */
+  async run(cmd: string[] | string, opts: RunOptions = {}): Promise<CommandResult> {
+    const child = await this.spawnAsync(cmd, { ...opts, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout!.on('data', (d: Buffer) => out.push(d));
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    const closed = new Promise<void>((res) => child.once('close', () => res()));
+    // The command may exit without reading its input: EPIPE is not an error here.
+    child.stdin!.on('error', () => {});
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
+    else child.stdin!.end();
+    let r: CommandResult;
+    try {
+      r = await child.result;
+    } catch (e) {
+      await closed;
+      const partial = (e as { result?: CommandResult }).result;
+      if (partial) {
+        partial.stdout = Buffer.concat(out).toString('utf8');
+        partial.stderr = Buffer.concat(err).toString('utf8');
+      }
+      throw e;
+    }
+    await closed;
+    r.stdout = Buffer.concat(out).toString('utf8');
+    r.stderr = Buffer.concat(err).toString('utf8');
+    const setup = setupFailure(r, child);
+    if (setup) throw new SandboxSetupError(setup, r.stderr);
+    return r;
+  }
+
+  /** Narrows or widens the network lists for the next connection of every
+   *  command (srt's updateConfig semantics). */
+  updateNetwork(network: SandboxRuntimeConfig['network']): void {
+    (this as { config: SandboxRuntimeConfig }).config = { ...this.config, network };
+    this.network?.updateConfig(network);
+  }
+
+  /** The relay socket etc. (for SandboxManager). */
+  networkSession(): NetworkSessionLike | undefined {
+    return this.network;
+  }
+
+  /** For SandboxManager: start the proxies now (they are needed by a wrap). */
+  startNetwork(): Promise<NetworkSessionLike> {
+    if (this.closed) return Promise.reject(new SandboxClosedError());
+    return this.ensureNetwork();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Kills every running command, stops the proxies and removes their
+   *  sockets and temp files. Idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      const waits: Promise<unknown>[] = [];
+      for (const l of this.live) {
+        l.child.kill(KILL);
+        waits.push(l.done.catch(() => {}));
+      }
+      await Promise.all(waits);
+      if (this.networkStarting) {
+        const net = await this.networkStarting.catch(() => undefined);
+        await net?.close();
+      }
+      this.network = undefined;
+    })();
+    return this.closing;
+  }
+}
+
+export function toArgv(cmd: string[] | string): string[] {
+  if (typeof cmd === 'string') {
+    if (cmd.trim() === '') throw new PolicyError('the command is empty', 'command');
+    return ['/bin/sh', '-c', cmd];
+  }
+  if (!Array.isArray(cmd) || cmd.length === 0 || cmd.some((a) => typeof a !== 'string'))
+    throw new PolicyError('expected a non-empty array of strings or a shell string', 'command');
+  if (cmd[0] === '') throw new PolicyError('the program name is empty', 'command[0]');
+  if (cmd.some((a) => a.includes('\0'))) throw new PolicyError('arguments cannot contain NUL bytes', 'command');
+  return [...cmd];
+}
+
+function commandLists(p: CommandPolicy | undefined): PerCommandLists | undefined {
+  const n = p?.network;
+  if (!n || (!n.allowedDomains?.length && !n.deniedDomains?.length)) return undefined;
+  return { allowedDomains: [...(n.allowedDomains ?? [])], deniedDomains: [...(n.deniedDomains ?? [])] };
+}
+
+function commandResult(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  info: LaunchInfo,
+  violations: SandboxViolationEvent[],
+  commandId: string,
+  timedOut: boolean,
+): CommandResult {
+  let sig: NodeJS.Signals | null = signal;
+  if (code !== null && sig === null) {
+    // The launcher exits 128+N for signal N; --info-fd says whether that was
+    // a signal or a plain exit code that happens to be above 128.
+    if (info.signal) sig = info.signal;
+    else if (info.exitCode === undefined && code > 128 && code < 128 + 65 && info.childPid !== undefined) sig = signalName(code - 128) ?? null;
+  }
+  return { code, signal: sig, stdout: '', stderr: '', violations: [...violations], commandId, timedOut };
+}
+
+/** The launcher's one-line reason when it failed before the command ran. */
+function setupFailure(r: CommandResult, child: SandboxChild): string | undefined {
+  // A command that started and exited 125 is the command's business.
+  if (r.code !== 125 || r.timedOut || child.launchInfo.childPid !== undefined) return undefined;
+  const line = r.stderr.split('\n').find((l) => l.startsWith('cordon-launcher: '));
+  return line ? line : undefined;
+}
