@@ -152,7 +152,28 @@ fn json_str(s: &str) -> String {
 }
 
 fn row(name: &'static str, r: Result<(), String>) -> Row {
-    Row { name, ok: r.is_ok(), error: r.err(), extra: Vec::new() }
+    let mut row = Row { name, ok: r.is_ok(), error: r.err(), extra: Vec::new() };
+    if !row.ok {
+        if let Some(fix) = remedy(name) {
+            row.extra.push(("remedy", json_str(fix)));
+        }
+    }
+    row
+}
+
+/// One line a user can act on, per failing row.
+fn remedy(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "user_namespaces" => "enable unprivileged user namespaces: sysctl kernel.unprivileged_userns_clone=1 (Debian) or user.max_user_namespaces>0; in a container, run it with --security-opt seccomp=unconfined or privileged",
+        "mount_namespaces" | "pid_namespaces" | "net_namespaces" => "the kernel or the container runtime refuses this namespace; run on the host or allow unshare in the container's seccomp profile",
+        "proc_mount" => "/proc is partly covered (typical in containers); run the container with an unmasked /proc (e.g. --security-opt systempaths=unconfined)",
+        "seccomp" | "seccomp_user_notif" => "build the kernel with CONFIG_SECCOMP_FILTER (user notification needs Linux >= 5.0, pidfd_getfd >= 5.6)",
+        "landlock" => "boot with landlock in lsm= (e.g. lsm=landlock,lockdown,yama,apparmor,bpf); cordon still runs with --landlock best-effort",
+        "io_uring" | "legacy_tiocsti" => "sysctl kernel.io_uring_disabled=2 / dev.tty.legacy_tiocsti=0, or enable seccomp",
+        "apparmor_userns" => "sysctl kernel.apparmor_restrict_unprivileged_userns=0, or add an AppArmor profile that grants userns to cordon-launcher",
+        "max_user_namespaces" => "sysctl user.max_user_namespaces=15000",
+        _ => return None,
+    })
 }
 
 /// Runs every probe; returns the rows in display order.
