@@ -1,0 +1,93 @@
+//! PID 1 of the sandbox: builds the root, starts the command, forwards
+//! signals to it, reaps every child, and when the command ends kills what
+//! is left in the namespace and reports the command's status.
+
+use crate::hygiene::{self, CmdCtx};
+use crate::sys;
+use crate::args::RunConfig;
+use std::ffi::OsString;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+pub struct Pid1Ctx<'a> {
+    pub cfg: &'a RunConfig,
+    pub status: OwnedFd,
+    pub janitor: Option<OwnedFd>,
+    pub userns: bool,
+    pub cwd: Option<OsString>,
+    pub host_mnt_ns: Option<u64>,
+}
+
+fn die(step: &str, reason: &str) -> ! {
+    crate::report(step, reason);
+    sys::exit_now(125)
+}
+
+pub fn main(ctx: Pid1Ctx) -> ! {
+    let cfg = ctx.cfg;
+    if let Err(e) = sys::set_pdeathsig(sys::SIGKILL) {
+        die("pdeathsig", &sys::errno_text(&e));
+    }
+    // The launcher may have died before PDEATHSIG was armed: its end of
+    // the status channel would then be closed.
+    let mut pf = [sys::PollFd { fd: ctx.status.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
+    if sys::poll_fds(&mut pf, 0).is_ok() && pf[0].revents & sys::POLLHUP != 0 {
+        sys::exit_now(125);
+    }
+    // Terminal signals are for the launcher (it forwards them); not twice.
+    let _ = sys::own_process_group();
+    if sys::pid() != 1 {
+        die("pid namespace", "not pid 1 in the new namespace");
+    }
+    if let Err(e) = sys::unshare_ns(sys::CLONE_NEWNS) {
+        die("unshare mount namespace", &sys::errno_text(&e));
+    }
+    if let (Some(host), Ok(now)) = (ctx.host_mnt_ns, sys::ns_ino("mnt")) {
+        if host == now {
+            die("mount namespace", "not isolated from the host");
+        }
+    }
+    let built = match crate::mounts::build(cfg, ctx.janitor.as_ref()) {
+        Ok(b) => b,
+        Err(e) => die(&e.step, &e.reason),
+    };
+
+    let sigs: Vec<i32> = sys::FORWARDED.iter().copied().chain([sys::SIGCHLD]).collect();
+    let set = sys::sigset(&sigs);
+    let cmd = match sys::fork_process() {
+        Ok(0) => {
+            drop(ctx.janitor);
+            hygiene::command_main(&CmdCtx { cfg, status: &ctx.status, proc_mode: built.proc_mode, userns: ctx.userns, cwd: ctx.cwd.clone() })
+        }
+        Ok(pid) => pid,
+        Err(e) => die("fork command", &sys::errno_text(&e)),
+    };
+    let mut result: Option<sys::WaitStatus> = None;
+    while result.is_none() {
+        let sig = match sys::wait_signal(&set) {
+            Ok(s) => s,
+            Err(e) => die("sigwaitinfo", &sys::errno_text(&e)),
+        };
+        if sig != sys::SIGCHLD {
+            let _ = sys::send_signal(cmd, sig);
+            continue;
+        }
+        // Reap everything that ended (orphans are re-parented to us).
+        while let Ok(Some((pid, st))) = sys::wait_pid(-1, true) {
+            if pid == cmd {
+                result = Some(st);
+            }
+        }
+    }
+    // The command is done: nothing else of the sandbox may outlive it.
+    let _ = sys::send_signal(-1, sys::SIGKILL);
+    while let Ok(Some(_)) = sys::wait_pid(-1, false) {}
+    let (msg, code) = match result.unwrap() {
+        sys::WaitStatus::Exited(c) => (b'E', c),
+        sys::WaitStatus::Signaled(s) => (b'K', s),
+    };
+    let mut m = vec![msg];
+    m.extend_from_slice(&code.to_ne_bytes());
+    let _ = sys::send_msg(&ctx.status, &m, None, None);
+    drop(ctx.janitor);
+    sys::exit_now(if msg == b'E' { code } else { 128 + code })
+}

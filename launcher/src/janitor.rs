@@ -1,0 +1,68 @@
+//! The janitor: a tiny process forked before any namespace exists, outside
+//! the sandbox, not tied to the caller's life (no PDEATHSIG, own session).
+//! PID 1 tells it about every placeholder it creates on a host filesystem
+//! (parent directory descriptor + name + dev/ino). When the last holder of
+//! the other end of its socket is gone (launcher and PID 1 ended, however:
+//! exit, crash, kill -9), it removes exactly those placeholders that are
+//! still the same inode and still empty, newest first. That is what keeps
+//! `--mask` of a missing path from leaving ghost files on the host.
+
+use crate::mounts::{parse_record, Kind};
+use crate::sys;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+struct Record {
+    parent: OwnedFd,
+    kind: Kind,
+    dev: u64,
+    ino: u64,
+    name: CString,
+}
+
+pub fn main(sock: OwnedFd) -> ! {
+    // Terminal signals go to the foreground group; the janitor must outlive
+    // a Ctrl-C long enough to clean up, so it leaves the session and ignores them.
+    let _ = sys::new_session();
+    for s in sys::FORWARDED {
+        sys::ignore_signal(s);
+    }
+    sys::ignore_signal(sys::SIGPIPE);
+    let _ = sys::set_dumpable(false);
+    // Hold none of the caller's descriptors (its pipes would otherwise stay
+    // open until the janitor ends).
+    if let Ok(null) = sys::open_at(sys::AT_FDCWD, c"/dev/null", sys::O_RDWR, 0) {
+        for fd in 0..3 {
+            let _ = sys::dup_to(null.as_raw_fd(), fd);
+        }
+    }
+    let _ = sys::close_fds_except(3, &[sock.as_raw_fd()]);
+    crate::security_helper_filter();
+
+    let mut recs: Vec<Record> = Vec::new();
+    let mut buf = [0u8; 4200];
+    loop {
+        match sys::recv_msg(&sock, &mut buf, false) {
+            Ok(r) if r.len == 0 && r.fd.is_none() => break, // EOF: every sender is gone
+            Ok(r) => {
+                if let (Some(fd), Some((kind, dev, ino, name))) = (r.fd, parse_record(&buf[..r.len])) {
+                    recs.push(Record { parent: fd, kind, dev, ino, name });
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    for r in recs.iter().rev() {
+        let Ok(st) = sys::stat_at(r.parent.as_raw_fd(), &r.name) else { continue };
+        if st.dev != r.dev || st.ino != r.ino {
+            continue; // replaced by someone else: not ours any more
+        }
+        let _ = match r.kind {
+            Kind::File if st.is_reg() && st.size == 0 => sys::unlink_at(r.parent.as_raw_fd(), &r.name, false),
+            Kind::Link if st.is_symlink() => sys::unlink_at(r.parent.as_raw_fd(), &r.name, false),
+            Kind::Dir if st.is_dir() => sys::unlink_at(r.parent.as_raw_fd(), &r.name, true), // fails if not empty
+            _ => Ok(()),
+        };
+    }
+    sys::exit_now(0)
+}

@@ -1,0 +1,529 @@
+//! Builds the sandbox's root (runs in PID 1, in its fresh mount namespace).
+//!
+//! Layout during the build: a private "base" tmpfs becomes "/" (first
+//! pivot_root), the host tree sits at /oldroot, and the new root is a tmpfs at
+//! /newroot. Every source is resolved once, inside /oldroot (RESOLVE_IN_ROOT,
+//! so absolute symlinks mean what they mean on the host) and cloned from that
+//! descriptor (open_tree), so a symlink swapped in later cannot redirect it
+//! (F6). Every destination is resolved inside the new root (RESOLVE_IN_ROOT:
+//! usr-merge symlinks like /lib -> usr/lib work, nothing escapes the root).
+//! Attributes are set with mount_setattr on the detached copy: flags are only
+//! added, never cleared, so locked nosuid/nodev/noexec stay and no EPERM
+//! arises from MNT_LOCK_* (what bubblewrap has to tolerate by hand).
+//! Finally the host tree is detached and /newroot becomes "/".
+
+use crate::args::{BindKind, MountOp, RunConfig};
+use crate::sys::{self, Stat};
+use crate::SetupError;
+use std::ffi::{CStr, CString, OsStr, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+const ENOENT: i32 = 2;
+const EACCES: i32 = 13;
+const EEXIST: i32 = 17;
+const ENOTDIR: i32 = 20;
+const EPERM: i32 = 1;
+const EROFS: i32 = 30;
+const ELOOP: i32 = 40;
+
+const RO_ALL: u64 = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;
+const PROC_COVERS: [&CStr; 4] = [c"sys", c"sysrq-trigger", c"irq", c"bus"];
+const DEV_NODES: [&CStr; 6] = [c"null", c"zero", c"full", c"random", c"urandom", c"tty"];
+
+/// Splits an absolute sandbox path into normal components; `..` is applied
+/// lexically and never climbs above the root.
+pub fn components(p: &OsStr) -> Result<Vec<OsString>, String> {
+    let b = p.as_bytes();
+    if b.first() != Some(&b'/') {
+        return Err(format!("path must be absolute: '{}'", p.to_string_lossy()));
+    }
+    if b.contains(&0) {
+        return Err("path contains a NUL byte".into());
+    }
+    let mut out: Vec<OsString> = Vec::new();
+    for c in b.split(|&x| x == b'/') {
+        match c {
+            b"" | b"." => {}
+            b".." => {
+                out.pop();
+            }
+            _ => out.push(OsStr::from_bytes(c).to_os_string()),
+        }
+    }
+    Ok(out)
+}
+
+/// Joins components into a relative path for *at() calls ("." for none).
+pub fn rel(comps: &[OsString]) -> CString {
+    if comps.is_empty() {
+        return c".".to_owned();
+    }
+    let mut v = Vec::new();
+    for (i, c) in comps.iter().enumerate() {
+        if i > 0 {
+            v.push(b'/');
+        }
+        v.extend_from_slice(c.as_bytes());
+    }
+    CString::new(v).expect("components have no NUL")
+}
+
+fn name_c(c: &OsStr) -> CString {
+    CString::new(c.as_bytes()).expect("components have no NUL")
+}
+
+fn errno(e: &io::Error) -> i32 {
+    e.raw_os_error().unwrap_or(0)
+}
+
+/// Which kind of object a placeholder is (the janitor removes each kind
+/// differently).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    File = b'f' as isize,
+    Dir = b'd' as isize,
+    Link = b'l' as isize,
+}
+
+pub struct Built {
+    /// "fresh" or "host-bind" (or None: no --proc).
+    pub proc_mode: Option<&'static str>,
+}
+
+struct Builder<'a> {
+    old: OwnedFd,
+    janitor: Option<&'a OwnedFd>,
+    /// st_dev of the tmpfs mounts made here: creations on them need no
+    /// cleanup on the host.
+    own_devs: Vec<u64>,
+    proc_mode: Option<&'static str>,
+}
+
+fn fail(step: impl Into<String>, e: io::Error) -> SetupError {
+    SetupError::new(step, sys::errno_text(&e))
+}
+
+fn dname(p: &OsStr) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+/// Executes the mount plan and switches to the new root. `cwd` is unused
+/// here; the command's process restores it after the security layers.
+pub fn build(cfg: &RunConfig, janitor: Option<&OwnedFd>) -> Result<Built, SetupError> {
+    sys::make_rslave_root().map_err(|e| fail("make mounts private", e))?;
+    let base = sys::new_fs(c"tmpfs", &[(c"mode", Some(c"0755"))], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV)
+        .map_err(|e| fail("mount tmpfs", e))?;
+    let tmp = sys::open_at(sys::AT_FDCWD, c"/tmp", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(|e| fail("open /tmp", e))?;
+    sys::attach_mount(&base, tmp.as_raw_fd()).map_err(|e| fail("mount base tmpfs", e))?;
+    drop(tmp);
+    let base_dir = sys::open_at(sys::AT_FDCWD, c"/tmp", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(|e| fail("open base", e))?;
+    let b = base_dir.as_raw_fd();
+    for (n, m) in [(c"newroot", 0o755), (c"oldroot", 0o755), (c"mdir", 0o555)] {
+        sys::mkdir_at(b, n, m).map_err(|e| fail("base directories", e))?;
+    }
+    drop(sys::open_at(b, c"mfile", sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY, 0o444).map_err(|e| fail("base files", e))?);
+    sys::change_dir_fd(&base_dir).map_err(|e| fail("chdir base", e))?;
+    sys::pivot_root(c".", c"oldroot").map_err(|e| fail("pivot_root", e))?;
+    sys::change_dir(c"/").map_err(|e| fail("chdir /", e))?;
+    let root_fs = sys::new_fs(c"tmpfs", &[(c"mode", Some(c"0755"))], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV)
+        .map_err(|e| fail("mount root tmpfs", e))?;
+    let own_root = sys::stat_fd(&root_fs).map_err(|e| fail("stat root tmpfs", e))?.dev;
+    let nr = sys::open_at(sys::AT_FDCWD, c"/newroot", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(|e| fail("open newroot", e))?;
+    sys::attach_mount(&root_fs, nr.as_raw_fd()).map_err(|e| fail("mount root tmpfs", e))?;
+    let old = sys::open_at(sys::AT_FDCWD, c"/oldroot", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(|e| fail("open oldroot", e))?;
+
+    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None };
+    for op in &cfg.mounts {
+        bld.apply(op)?;
+    }
+    let proc_mode = bld.proc_mode;
+    drop(bld);
+
+    sys::detach_mount(c"/oldroot").map_err(|e| fail("detach old root", e))?;
+    sys::change_dir(c"/newroot").map_err(|e| fail("chdir newroot", e))?;
+    sys::pivot_root(c".", c".").map_err(|e| fail("pivot_root", e))?;
+    sys::detach_mount(c".").map_err(|e| fail("detach base", e))?;
+    sys::change_dir(c"/").map_err(|e| fail("chdir /", e))?;
+    Ok(Built { proc_mode })
+}
+
+impl Builder<'_> {
+    /// The top-most mount at the new root (re-opened: a mount placed on "/"
+    /// covers the descriptor we had).
+    fn root(&self) -> io::Result<OwnedFd> {
+        sys::open_at(sys::AT_FDCWD, c"/newroot", sys::O_PATH | sys::O_DIRECTORY, 0)
+    }
+
+    fn resolve(&self, comps: &[OsString], flags: i32) -> io::Result<OwnedFd> {
+        let root = self.root()?;
+        if comps.is_empty() {
+            return Ok(root);
+        }
+        sys::open_at2(root.as_raw_fd(), &rel(comps), sys::O_PATH | flags, sys::RESOLVE_IN_ROOT)
+    }
+
+    fn source(&self, src: &OsStr) -> Result<io::Result<OwnedFd>, SetupError> {
+        let comps = components(src).map_err(|m| SetupError::new(format!("bind {}", dname(src)), m))?;
+        if comps.is_empty() {
+            return Ok(sys::open_at(self.old.as_raw_fd(), c".", sys::O_PATH | sys::O_DIRECTORY, 0));
+        }
+        Ok(sys::open_at2(self.old.as_raw_fd(), &rel(&comps), sys::O_PATH, sys::RESOLVE_IN_ROOT))
+    }
+
+    /// Tells the janitor about something created on a filesystem that is
+    /// not one of our private tmpfs mounts, so it disappears after the run.
+    fn record(&self, parent: &OwnedFd, name: &CStr, kind: Kind) -> Result<(), SetupError> {
+        let Some(j) = self.janitor else { return Ok(()) };
+        let pst = sys::stat_fd(parent).map_err(|e| fail("stat placeholder parent", e))?;
+        if self.own_devs.contains(&pst.dev) {
+            return Ok(());
+        }
+        let st = sys::stat_at(parent.as_raw_fd(), name).map_err(|e| fail("stat placeholder", e))?;
+        let mut msg = vec![kind as u8];
+        msg.extend_from_slice(&st.dev.to_ne_bytes());
+        msg.extend_from_slice(&st.ino.to_ne_bytes());
+        msg.extend_from_slice(name.to_bytes());
+        sys::send_msg(j, &msg, Some(parent.as_raw_fd()), None).map_err(|e| fail("janitor", e))
+    }
+
+    /// Opens the directory at `comps` in the new root, creating missing
+    /// components (0755). Returns Ok(None) when a component cannot be
+    /// created because the filesystem refuses (read-only, permission).
+    fn ensure_dir(&self, comps: &[OsString], soft: bool) -> Result<Option<OwnedFd>, SetupError> {
+        let step = || format!("create {}", dname(OsStr::from_bytes(rel(comps).as_bytes())));
+        match self.resolve(comps, sys::O_DIRECTORY) {
+            Ok(fd) => return Ok(Some(fd)),
+            Err(e) if errno(&e) == ENOENT => {}
+            Err(e) => return Err(fail(format!("/{}", step()), e)),
+        }
+        // Deepest existing ancestor.
+        let mut i = comps.len();
+        let mut cur = loop {
+            i -= 1;
+            match self.resolve(&comps[..i], sys::O_DIRECTORY) {
+                Ok(fd) => break fd,
+                Err(e) if errno(&e) == ENOENT && i > 0 => continue,
+                Err(e) => return Err(fail(step(), e)),
+            }
+        };
+        for j in i..comps.len() {
+            let name = name_c(&comps[j]);
+            match sys::mkdir_at(cur.as_raw_fd(), &name, 0o755) {
+                Ok(()) => self.record(&cur, &name, Kind::Dir)?,
+                Err(e) if errno(&e) == EEXIST => {}
+                Err(e) if soft && matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(None),
+                Err(e) => return Err(fail(format!("mkdir /{}", dname(OsStr::from_bytes(rel(&comps[..=j]).as_bytes()))), e)),
+            }
+            cur = self.resolve(&comps[..=j], sys::O_DIRECTORY).map_err(|e| fail(step(), e))?;
+        }
+        Ok(Some(cur))
+    }
+
+    /// Resolves `comps` as a mount point for a non-directory, creating an
+    /// empty file (and parents) when missing.
+    fn ensure_file(&self, comps: &[OsString]) -> Result<OwnedFd, SetupError> {
+        let step = || format!("create /{}", dname(OsStr::from_bytes(rel(comps).as_bytes())));
+        match self.resolve(comps, 0) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if errno(&e) == ENOENT && !comps.is_empty() => {}
+            Err(e) => return Err(fail(step(), e)),
+        }
+        let parent = self.ensure_dir(&comps[..comps.len() - 1], false)?.expect("not soft");
+        let name = name_c(&comps[comps.len() - 1]);
+        match sys::open_at(parent.as_raw_fd(), &name, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY | sys::O_NOFOLLOW, 0o444) {
+            Ok(_) => self.record(&parent, &name, Kind::File)?,
+            Err(e) if errno(&e) == EEXIST => {}
+            Err(e) => return Err(fail(step(), e)),
+        }
+        self.resolve(comps, 0).map_err(|e| fail(step(), e))
+    }
+
+    fn attach_tmpfs(&mut self, at: &OwnedFd, mode: &CStr, step: &str) -> Result<(), SetupError> {
+        let fs = sys::new_fs(c"tmpfs", &[(c"mode", Some(mode))], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV)
+            .map_err(|e| fail(step.to_string(), e))?;
+        self.own_devs.push(sys::stat_fd(&fs).map_err(|e| fail(step.to_string(), e))?.dev);
+        sys::attach_mount(&fs, at.as_raw_fd()).map_err(|e| fail(step.to_string(), e))
+    }
+
+    fn apply(&mut self, op: &MountOp) -> Result<(), SetupError> {
+        match op {
+            MountOp::Bind { src, dst, kind, try_ } => self.bind(src, dst, *kind, *try_),
+            MountOp::Tmpfs { dst } => {
+                let step = format!("tmpfs {}", dname(dst));
+                let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
+                let at = self.ensure_dir(&comps, false)?.expect("not soft");
+                self.attach_tmpfs(&at, c"0755", &step)
+            }
+            MountOp::Dev { dst } => self.dev(dst),
+            MountOp::Proc { dst } => self.proc(dst),
+            MountOp::Mask { path } => self.mask(path),
+            MountOp::Pin { path } => self.pin(path),
+            MountOp::Dir { dst } => {
+                let comps = components(dst).map_err(|m| SetupError::new(format!("dir {}", dname(dst)), m))?;
+                self.ensure_dir(&comps, false).map(drop)
+            }
+            MountOp::Symlink { target, dst } => self.symlink(target, dst),
+        }
+    }
+
+    fn bind(&mut self, src: &OsStr, dst: &OsStr, kind: BindKind, try_: bool) -> Result<(), SetupError> {
+        let step = format!("bind {} {}", dname(src), dname(dst));
+        let sfd = match self.source(src)? {
+            Ok(fd) => fd,
+            Err(e) if try_ && matches!(errno(&e), ENOENT | ENOTDIR | ELOOP) => return Ok(()),
+            Err(e) => return Err(fail(step, e)),
+        };
+        let is_dir = sys::stat_fd(&sfd).map_err(|e| fail(step.clone(), e))?.is_dir();
+        let tree = sys::clone_tree(sfd.as_raw_fd(), c"", true).map_err(|e| fail(step.clone(), e))?;
+        let mut attrs = sys::MOUNT_ATTR_NOSUID;
+        if kind == BindKind::ReadOnly {
+            attrs |= sys::MOUNT_ATTR_RDONLY;
+        }
+        if kind != BindKind::Dev {
+            attrs |= sys::MOUNT_ATTR_NODEV;
+        }
+        sys::set_mount_attrs(&tree, attrs, true).map_err(|e| fail(step.clone(), e))?;
+        let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
+        let at = if is_dir { self.ensure_dir(&comps, false)?.expect("not soft") } else { self.ensure_file(&comps)? };
+        sys::attach_mount(&tree, at.as_raw_fd()).map_err(|e| fail(step, e))
+    }
+
+    fn dev(&mut self, dst: &OsStr) -> Result<(), SetupError> {
+        let step = format!("dev {}", dname(dst));
+        let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
+        let at = self.ensure_dir(&comps, false)?.expect("not soft");
+        self.attach_tmpfs(&at, c"0755", &step)?;
+        let d = self.resolve(&comps, sys::O_DIRECTORY).map_err(|e| fail(step.clone(), e))?;
+        let dfd = d.as_raw_fd();
+        for node in DEV_NODES {
+            let host = CString::new([b"dev/".as_slice(), node.to_bytes()].concat()).unwrap();
+            let src = match sys::open_at2(self.old.as_raw_fd(), &host, sys::O_PATH, sys::RESOLVE_IN_ROOT) {
+                Ok(fd) => fd,
+                Err(e) if errno(&e) == ENOENT => continue, // e.g. no /dev/tty in some containers
+                Err(e) => return Err(fail(format!("{step}: {}", node.to_string_lossy()), e)),
+            };
+            let f = |e| fail(format!("{step}: {}", node.to_string_lossy()), e);
+            drop(sys::open_at(dfd, node, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY, 0o666).map_err(f)?);
+            let tree = sys::clone_tree(src.as_raw_fd(), c"", false).map_err(f)?;
+            sys::set_mount_attrs(&tree, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC, false).map_err(f)?;
+            let target = sys::open_at(dfd, node, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(f)?;
+            sys::attach_mount(&tree, target.as_raw_fd()).map_err(f)?;
+        }
+        let f = |what: &str| {
+            let s = format!("{step}: {what}");
+            move |e| fail(s, e)
+        };
+        sys::mkdir_at(dfd, c"pts", 0o755).map_err(f("pts"))?;
+        sys::mkdir_at(dfd, c"shm", 0o1777).map_err(f("shm"))?;
+        let pts = sys::new_fs(
+            c"devpts",
+            &[(c"newinstance", None), (c"ptmxmode", Some(c"0666")), (c"mode", Some(c"620"))],
+            sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC,
+        )
+        .map_err(f("devpts"))?;
+        let at = sys::open_at(dfd, c"pts", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(f("pts"))?;
+        sys::attach_mount(&pts, at.as_raw_fd()).map_err(f("devpts"))?;
+        let shm = sys::open_at(dfd, c"shm", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(f("shm"))?;
+        self.attach_tmpfs(&shm, c"1777", &format!("{step}: shm"))?;
+        for (target, name) in [
+            (c"pts/ptmx", c"ptmx"),
+            (c"/proc/self/fd", c"fd"),
+            (c"/proc/self/fd/0", c"stdin"),
+            (c"/proc/self/fd/1", c"stdout"),
+            (c"/proc/self/fd/2", c"stderr"),
+        ] {
+            sys::symlink_at(target, dfd, name).map_err(f("symlinks"))?;
+        }
+        Ok(())
+    }
+
+    fn proc(&mut self, dst: &OsStr) -> Result<(), SetupError> {
+        let step = format!("proc {}", dname(dst));
+        let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
+        let at = self.ensure_dir(&comps, false)?.expect("not soft");
+        match sys::new_fs(c"proc", &[], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC) {
+            Ok(fs) => {
+                sys::attach_mount(&fs, at.as_raw_fd()).map_err(|e| fail(step.clone(), e))?;
+                let p = self.resolve(&comps, sys::O_DIRECTORY).map_err(|e| fail(step.clone(), e))?;
+                for name in PROC_COVERS {
+                    let f = |e| fail(format!("{step}: cover {}", name.to_string_lossy()), e);
+                    let t = match sys::open_at(p.as_raw_fd(), name, sys::O_PATH | sys::O_NOFOLLOW, 0) {
+                        Ok(t) => t,
+                        Err(e) if errno(&e) == ENOENT => continue,
+                        Err(e) => return Err(f(e)),
+                    };
+                    let tree = sys::clone_tree(t.as_raw_fd(), c"", true).map_err(f)?;
+                    sys::set_mount_attrs(&tree, RO_ALL, true).map_err(f)?;
+                    sys::attach_mount(&tree, t.as_raw_fd()).map_err(f)?;
+                }
+                self.proc_mode = Some("fresh");
+            }
+            Err(_) => {
+                // Some containers forbid a new proc (covered host proc). A
+                // read-only bind of the host's /proc is the restricted
+                // fallback; it is reported in --info-fd, never silent.
+                let src = sys::open_at2(self.old.as_raw_fd(), c"proc", sys::O_PATH | sys::O_DIRECTORY, sys::RESOLVE_IN_ROOT)
+                    .map_err(|e| fail(step.clone(), e))?;
+                let tree = sys::clone_tree(src.as_raw_fd(), c"", true).map_err(|e| fail(step.clone(), e))?;
+                sys::set_mount_attrs(&tree, RO_ALL, true).map_err(|e| fail(step.clone(), e))?;
+                sys::attach_mount(&tree, at.as_raw_fd()).map_err(|e| fail(step, e))?;
+                self.proc_mode = Some("host-bind");
+            }
+        }
+        Ok(())
+    }
+
+    /// Covers `target` with the empty read-only directory or file.
+    fn cover(&self, target: &OwnedFd, dir: bool) -> io::Result<()> {
+        let tree = sys::clone_tree(sys::AT_FDCWD, if dir { c"/mdir" } else { c"/mfile" }, false)?;
+        sys::set_mount_attrs(&tree, RO_ALL, false)?;
+        sys::attach_mount(&tree, target.as_raw_fd())
+    }
+
+    fn mask(&mut self, path: &OsStr) -> Result<(), SetupError> {
+        let step = format!("mask {}", dname(path));
+        let comps = components(path).map_err(|m| SetupError::new(step.clone(), m))?;
+        if comps.is_empty() {
+            return Err(SetupError::new(step, "cannot mask the root".to_string()));
+        }
+        match self.resolve(&comps, sys::O_NOFOLLOW) {
+            Ok(fd) => {
+                let st: Stat = sys::stat_fd(&fd).map_err(|e| fail(step.clone(), e))?;
+                if st.is_symlink() {
+                    // Protect what the link points to (inside the sandbox),
+                    // and the link itself so it cannot be followed at all.
+                    // Neither may abort the run (srt #221, #314).
+                    if let Ok(t) = self.resolve(&comps, 0) {
+                        if let Ok(tst) = sys::stat_fd(&t) {
+                            self.cover(&t, tst.is_dir()).map_err(|e| fail(step.clone(), e))?;
+                        }
+                    }
+                    let link = self.resolve(&comps, sys::O_NOFOLLOW).map_err(|e| fail(step.clone(), e))?;
+                    let _ = self.cover(&link, false);
+                    Ok(())
+                } else {
+                    self.cover(&fd, st.is_dir()).map_err(|e| fail(step, e))
+                }
+            }
+            Err(e) if errno(&e) == ENOTDIR => Ok(()), // a parent is a file: the path cannot exist
+            Err(e) if errno(&e) == ENOENT => self.mask_missing(&comps, &step),
+            Err(e) => Err(fail(step, e)),
+        }
+    }
+
+    /// A path that does not exist yet: if the sandbox could create it, put
+    /// an empty read-only placeholder there (recorded for the janitor, so
+    /// nothing stays behind on the host).
+    fn mask_missing(&mut self, comps: &[OsString], step: &str) -> Result<(), SetupError> {
+        let parent = match self.ensure_dir(&comps[..comps.len() - 1], true) {
+            Ok(Some(p)) => p,
+            Ok(None) => return Ok(()), // read-only or not ours: cannot be created inside either
+            Err(e) => return Err(e),
+        };
+        let name = name_c(&comps[comps.len() - 1]);
+        match sys::open_at(parent.as_raw_fd(), &name, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY | sys::O_NOFOLLOW, 0) {
+            Ok(_) => self.record(&parent, &name, Kind::File)?,
+            Err(e) if matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(()),
+            Err(e) if errno(&e) == EEXIST => {}
+            Err(e) => return Err(fail(step.to_string(), e)),
+        }
+        let fd = sys::open_at(parent.as_raw_fd(), &name, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(|e| fail(step.to_string(), e))?;
+        let dir = sys::stat_fd(&fd).map(|s| s.is_dir()).unwrap_or(false);
+        self.cover(&fd, dir).map_err(|e| fail(step.to_string(), e))
+    }
+
+    fn pin(&mut self, path: &OsStr) -> Result<(), SetupError> {
+        let step = format!("pin {}", dname(path));
+        let comps = components(path).map_err(|m| SetupError::new(step.clone(), m))?;
+        if comps.is_empty() {
+            return Ok(());
+        }
+        let fd = match self.resolve(&comps, 0) {
+            Ok(fd) => fd,
+            Err(e) if matches!(errno(&e), ENOENT | ENOTDIR) => return Ok(()),
+            Err(e) => return Err(fail(step, e)),
+        };
+        let tree = sys::clone_tree(fd.as_raw_fd(), c"", true).map_err(|e| fail(step.clone(), e))?;
+        sys::attach_mount(&tree, fd.as_raw_fd()).map_err(|e| fail(step, e))
+    }
+
+    fn symlink(&mut self, target: &OsStr, dst: &OsStr) -> Result<(), SetupError> {
+        let step = format!("symlink {} {}", dname(target), dname(dst));
+        let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
+        if comps.is_empty() {
+            return Err(SetupError::new(step, "destination is the root".to_string()));
+        }
+        let parent = self.ensure_dir(&comps[..comps.len() - 1], false)?.expect("not soft");
+        let name = name_c(&comps[comps.len() - 1]);
+        let t = sys::cstr(target).map_err(|e| fail(step.clone(), e))?;
+        match sys::symlink_at(&t, parent.as_raw_fd(), &name) {
+            Ok(()) => self.record(&parent, &name, Kind::Link),
+            Err(e) if errno(&e) == EEXIST => match sys::readlink_at(parent.as_raw_fd(), &name) {
+                Ok(v) if v == t.as_bytes() => Ok(()),
+                _ => Err(fail(step, e)),
+            },
+            Err(e) => Err(fail(step, e)),
+        }
+    }
+}
+
+/// Parses a janitor record (kind, dev, ino, name).
+pub fn parse_record(msg: &[u8]) -> Option<(Kind, u64, u64, CString)> {
+    if msg.len() < 18 {
+        return None;
+    }
+    let kind = match msg[0] {
+        b'f' => Kind::File,
+        b'd' => Kind::Dir,
+        b'l' => Kind::Link,
+        _ => return None,
+    };
+    let dev = u64::from_ne_bytes(msg[1..9].try_into().ok()?);
+    let ino = u64::from_ne_bytes(msg[9..17].try_into().ok()?);
+    let name = &msg[17..];
+    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+        return None;
+    }
+    Some((kind, dev, ino, CString::new(name).ok()?))
+}
+
+#[allow(dead_code)]
+fn _assert_rawfd(_: RawFd) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(p: &str) -> Vec<String> {
+        components(OsStr::new(p)).unwrap().into_iter().map(|s| s.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn components_normalize() {
+        assert_eq!(c("/"), Vec::<String>::new());
+        assert_eq!(c("/a//b/./c/"), vec!["a", "b", "c"]);
+        assert_eq!(c("/a/../../b"), vec!["b"]);
+        assert!(components(OsStr::new("rel/x")).is_err());
+        assert_eq!(rel(&[]), c".".to_owned());
+        assert_eq!(rel(&components(OsStr::new("/usr/lib")).unwrap()), c"usr/lib".to_owned());
+    }
+
+    #[test]
+    fn records_roundtrip_and_reject_paths() {
+        let mut m = vec![b'f'];
+        m.extend_from_slice(&7u64.to_ne_bytes());
+        m.extend_from_slice(&9u64.to_ne_bytes());
+        m.extend_from_slice(b".git");
+        let (k, d, i, n) = parse_record(&m).unwrap();
+        assert_eq!((k, d, i, n.as_bytes()), (Kind::File, 7, 9, b".git".as_slice()));
+        let mut bad = m[..17].to_vec();
+        bad.extend_from_slice(b"a/b");
+        assert!(parse_record(&bad).is_none());
+        let mut dots = m[..17].to_vec();
+        dots.extend_from_slice(b"..");
+        assert!(parse_record(&dots).is_none());
+        assert!(parse_record(b"x").is_none());
+    }
+}

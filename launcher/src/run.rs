@@ -1,0 +1,277 @@
+//! `cordon-launcher run`: the launcher process (L0). It stays in the host's
+//! mount and pid namespaces, creates the other namespaces, forks the
+//! janitor (before anything), the relay (in the new netns) and PID 1 (in the
+//! new pid namespace), then forwards signals to PID 1, enforces the timeout,
+//! writes --info-fd and exits with the command's status.
+
+use crate::args::{MountOp, RunConfig};
+use crate::info::{self, End, Start};
+use crate::init::{self, Pid1Ctx};
+use crate::sys;
+use crate::SetupError;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+fn setup(step: &str, e: std::io::Error) -> SetupError {
+    SetupError::new(step, sys::errno_text(&e))
+}
+
+/// Whether any mount op may create something on a host filesystem (then a
+/// janitor is needed to remove it after the run).
+pub fn needs_janitor(cfg: &RunConfig) -> bool {
+    cfg.mounts.iter().any(|m| match m {
+        MountOp::Mask { .. } | MountOp::Dir { .. } | MountOp::Symlink { .. } => true,
+        MountOp::Bind { src, dst, .. } => src != dst,
+        MountOp::Tmpfs { dst } | MountOp::Dev { dst } | MountOp::Proc { dst } => {
+            crate::mounts::components(dst).map(|c| c.len() > 1).unwrap_or(true)
+        }
+        MountOp::Pin { .. } => false,
+    })
+}
+
+fn write_file(path: &std::ffi::CStr, data: &str) -> std::io::Result<()> {
+    let fd = sys::open_at(sys::AT_FDCWD, path, sys::O_WRONLY, 0)?;
+    sys::write_all_fd(fd.as_raw_fd(), data.as_bytes())
+}
+
+pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
+    let ids = sys::ids();
+    if ids.uid != ids.euid || ids.gid != ids.egid {
+        return Err(SetupError::new("setuid", "refusing to run setuid or setgid".to_string()));
+    }
+    let parent = sys::ppid();
+    arm_pdeathsig(parent)?;
+    for fd in cfg.info_fd.iter().chain(cfg.keep_fds.iter()) {
+        if !sys::fd_is_open(*fd) {
+            return Err(SetupError::new(format!("descriptor {fd}"), "Bad file descriptor".to_string()));
+        }
+    }
+    let cwd = std::env::current_dir().ok().map(|p| p.into_os_string());
+    let userns = ids.uid != 0 || cfg.unshare_user;
+    let mut flags = sys::CLONE_NEWIPC | sys::CLONE_NEWUTS | sys::CLONE_NEWCGROUP;
+    if userns {
+        flags |= sys::CLONE_NEWUSER;
+    }
+    if !cfg.share_net {
+        flags |= sys::CLONE_NEWNET;
+    }
+    let ns_names: Vec<(&str, i32)> = [("user", sys::CLONE_NEWUSER), ("net", sys::CLONE_NEWNET), ("ipc", sys::CLONE_NEWIPC), ("uts", sys::CLONE_NEWUTS), ("cgroup", sys::CLONE_NEWCGROUP)]
+        .into_iter()
+        .filter(|(_, f)| flags & f != 0)
+        .collect();
+    let before: Vec<Option<u64>> = ns_names.iter().map(|(n, _)| sys::ns_ino(n).ok()).collect();
+    let host_mnt_ns = sys::ns_ino("mnt").ok();
+
+    // The janitor first: it must live in the host's namespaces with the
+    // caller's credentials, to remove placeholders after everything else.
+    let janitor = if needs_janitor(&cfg) {
+        let (ours, theirs) = sys::seqpacket_pair().map_err(|e| setup("janitor", e))?;
+        match sys::fork_process().map_err(|e| setup("fork janitor", e))? {
+            0 => {
+                drop(ours);
+                crate::janitor::main(theirs)
+            }
+            pid => Some((ours, pid)),
+        }
+    } else {
+        None
+    };
+
+    sys::unshare_ns(flags).map_err(|e| setup("unshare namespaces", e))?;
+    if userns {
+        let uid = cfg.uid.unwrap_or(ids.euid);
+        let gid = cfg.gid.unwrap_or(ids.egid);
+        write_file(c"/proc/self/setgroups", "deny").map_err(|e| setup("setgroups", e))?;
+        write_file(c"/proc/self/uid_map", &format!("{uid} {} 1\n", ids.euid)).map_err(|e| setup("uid_map", e))?;
+        write_file(c"/proc/self/gid_map", &format!("{gid} {} 1\n", ids.egid)).map_err(|e| setup("gid_map", e))?;
+        // A new user namespace changes our credentials, which clears
+        // PDEATHSIG: arm it again.
+        arm_pdeathsig(parent)?;
+    }
+    // Fail closed (N6): every namespace we asked for must really be new.
+    for ((name, _), b) in ns_names.iter().zip(before) {
+        if let (Some(b), Ok(a)) = (b, sys::ns_ino(name)) {
+            if a == b {
+                return Err(SetupError::new(format!("{name} namespace"), "not isolated from the host".to_string()));
+            }
+        }
+    }
+    sys::set_dumpable(false).map_err(|e| setup("dumpable", e))?;
+    if !cfg.share_net {
+        sys::loopback_up().map_err(|e| setup("loopback", e))?;
+    }
+    if let Some(h) = &cfg.hostname {
+        use std::os::unix::ffi::OsStrExt;
+        sys::set_hostname(h.as_bytes()).map_err(|e| setup("hostname", e))?;
+    }
+
+    let sigs: Vec<i32> = sys::FORWARDED.iter().copied().chain([sys::SIGCHLD]).collect();
+    let set = sys::sigset(&sigs);
+    sys::block_signals(&set).map_err(|e| setup("block signals", e))?;
+
+    let relay = crate::start_relay(&cfg, janitor.as_ref().map(|j| j.0.as_raw_fd()))?;
+
+    let (status, status_child) = sys::seqpacket_pair().map_err(|e| setup("status channel", e))?;
+    sys::set_passcred(&status).map_err(|e| setup("status channel", e))?;
+    sys::unshare_ns(sys::CLONE_NEWPID).map_err(|e| setup("unshare pid namespace", e))?;
+    let janitor_fd = janitor.as_ref().map(|j| j.0.try_clone());
+    let pid1 = match sys::fork_process().map_err(|e| setup("fork", e))? {
+        0 => {
+            drop(status);
+            let jfd = match janitor_fd {
+                Some(Ok(fd)) => Some(fd),
+                Some(Err(e)) => {
+                    crate::report("janitor", &sys::errno_text(&e));
+                    sys::exit_now(125)
+                }
+                None => None,
+            };
+            init::main(Pid1Ctx { cfg: &cfg, status: status_child, janitor: jfd, userns, cwd, host_mnt_ns })
+        }
+        pid => pid,
+    };
+    drop(status_child);
+    drop(janitor_fd);
+
+    let out = monitor(&cfg, pid1, &status, &set);
+    if let Some(r) = relay {
+        let _ = sys::send_signal(r, sys::SIGKILL);
+        let _ = sys::wait_pid(r, false);
+    }
+    // Let the janitor finish before we return, so the caller never sees a
+    // placeholder that is about to disappear.
+    if let Some((sock, pid)) = janitor {
+        drop(sock);
+        let _ = sys::wait_pid(pid, false);
+    }
+    Ok(out)
+}
+
+fn arm_pdeathsig(parent: i32) -> Result<(), SetupError> {
+    sys::set_pdeathsig(sys::SIGKILL).map_err(|e| setup("pdeathsig", e))?;
+    if sys::ppid() != parent {
+        // The caller is already gone: nobody wants this sandbox any more.
+        sys::exit_now(125);
+    }
+    Ok(())
+}
+
+/// Waits for PID 1, forwarding signals and enforcing the timeout; returns
+/// the launcher's exit code.
+fn monitor(cfg: &RunConfig, pid1: i32, status: &OwnedFd, set: &sys::SigSet) -> i32 {
+    let sfd = match sys::signal_fd(set) {
+        Ok(fd) => fd,
+        Err(e) => {
+            crate::report("signalfd", &sys::errno_text(&e));
+            let _ = sys::send_signal(pid1, sys::SIGKILL);
+            let _ = sys::wait_pid(pid1, false);
+            return 125;
+        }
+    };
+    let deadline = (cfg.timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(cfg.timeout_ms));
+    let mut timed_out = false;
+    let mut status_open = true;
+    let mut end: Option<End> = None;
+    let mut started = false;
+    let mut pid1_status: Option<sys::WaitStatus> = None;
+    let mut buf = [0u8; 64];
+
+    let handle_msg = |len: usize, cred: Option<sys::UCred>, buf: &[u8], end: &mut Option<End>, started: &mut bool| {
+        if len == 0 {
+            return;
+        }
+        match buf[0] {
+            b'S' if len >= 7 => {
+                let ll = i32::from_ne_bytes(buf[1..5].try_into().unwrap());
+                let start = Start {
+                    child_pid: cred.map(|c| c.pid).filter(|&p| p > 0).unwrap_or(pid1),
+                    proc_mode: match buf[5] {
+                        1 => Some("fresh"),
+                        2 => Some("host-bind"),
+                        _ => None,
+                    },
+                    landlock: (ll >= 0).then_some(ll as u32),
+                    seccomp: buf[6] != 0,
+                };
+                *started = true;
+                info::write(cfg.info_fd, &info::start_line(&start));
+            }
+            b'E' if len >= 5 => *end = Some(End::Code(i32::from_ne_bytes(buf[1..5].try_into().unwrap()))),
+            b'K' if len >= 5 => *end = Some(End::Signal(i32::from_ne_bytes(buf[1..5].try_into().unwrap()))),
+            _ => {}
+        }
+    };
+
+    while pid1_status.is_none() {
+        let timeout = match deadline {
+            Some(d) if !timed_out => {
+                let left = d.saturating_duration_since(Instant::now());
+                left.as_millis().min(i32::MAX as u128) as i32
+            }
+            _ => -1,
+        };
+        let mut fds = vec![sys::PollFd { fd: sfd.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
+        if status_open {
+            fds.push(sys::PollFd { fd: status.as_raw_fd(), events: sys::POLLIN, revents: 0 });
+        }
+        let n = sys::poll_fds(&mut fds, timeout).unwrap_or(0);
+        if n == 0 && timeout >= 0 && deadline.is_some_and(|d| Instant::now() >= d) {
+            // The whole sandbox goes: killing PID 1 ends its pid namespace.
+            timed_out = true;
+            let _ = sys::send_signal(pid1, sys::SIGKILL);
+        }
+        while let Ok(Some(sig)) = sys::read_signal_fd(&sfd) {
+            if sig == sys::SIGCHLD {
+                if let Ok(Some((_, st))) = sys::wait_pid(pid1, true) {
+                    pid1_status = Some(st);
+                }
+            } else {
+                let _ = sys::send_signal(pid1, sig);
+            }
+        }
+        if status_open && fds.len() > 1 && fds[1].revents != 0 {
+            match sys::recv_msg(status, &mut buf, true) {
+                Ok(r) if r.len == 0 => status_open = false,
+                Ok(r) => handle_msg(r.len, r.cred, &buf, &mut end, &mut started),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => status_open = false,
+            }
+        }
+    }
+    // Messages sent just before PID 1 ended.
+    while let Ok(r) = sys::recv_msg(status, &mut buf, true) {
+        if r.len == 0 {
+            break;
+        }
+        handle_msg(r.len, r.cred, &buf, &mut end, &mut started);
+    }
+    if timed_out {
+        info::write(cfg.info_fd, &info::end_line(&End::Code(124), true));
+        crate::report("timeout", &format!("killed the sandbox after {} ms", cfg.timeout_ms));
+        return 124;
+    }
+    match (end, pid1_status) {
+        (Some(End::Code(c)), _) => {
+            info::write(cfg.info_fd, &info::end_line(&End::Code(c), false));
+            c
+        }
+        (Some(End::Signal(s)), _) => {
+            info::write(cfg.info_fd, &info::end_line(&End::Signal(s), false));
+            128 + s
+        }
+        // PID 1 failed during setup (it printed why) or was killed.
+        (None, Some(sys::WaitStatus::Exited(c))) => {
+            if started {
+                info::write(cfg.info_fd, &info::end_line(&End::Code(c), false));
+            }
+            c
+        }
+        (None, Some(sys::WaitStatus::Signaled(s))) => {
+            if started {
+                info::write(cfg.info_fd, &info::end_line(&End::Signal(s), false));
+            }
+            128 + s
+        }
+        (None, None) => 125,
+    }
+}
