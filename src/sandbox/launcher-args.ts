@@ -10,6 +10,24 @@ export interface LaunchRuntime {
   /** host Unix socket path per published port */
   publishSockets?: Map<number, string>;
   infoFd?: number;
+  /** The environment the launcher itself will be started with, when the
+   *  caller spawns it (SandboxManager.wrapWithSandbox): instead of
+   *  --clearenv + the whole Plan env, only the differences are passed
+   *  (--unsetenv for what the policy removes, --setenv for what it adds), so
+   *  the wrapped string does not carry a copy of every variable's value. */
+  envBase?: Record<string, string | undefined>;
+}
+
+function envArgs(env: Record<string, string>, base: Record<string, string | undefined> | undefined): string[] {
+  const a: string[] = [];
+  if (!base) {
+    a.push('--clearenv');
+    for (const [k, v] of Object.entries(env)) a.push('--setenv', k, v);
+    return a;
+  }
+  for (const k of Object.keys(base)) if (base[k] !== undefined && !(k in env)) a.push('--unsetenv', k);
+  for (const [k, v] of Object.entries(env)) if (base[k] !== v) a.push('--setenv', k, v);
+  return a;
 }
 
 function mountArgs(m: Mount): string[] {
@@ -34,8 +52,8 @@ function mountArgs(m: Mount): string[] {
 export function launcherArgs(plan: Plan, rt: LaunchRuntime = {}): string[] {
   const a: string[] = ['run'];
   for (const m of plan.mounts) a.push(...mountArgs(m));
-  a.push('--chdir', plan.cwd, '--hostname', plan.hostname, '--clearenv');
-  for (const [k, v] of Object.entries(plan.env)) a.push('--setenv', k, v);
+  a.push('--chdir', plan.cwd, '--hostname', plan.hostname);
+  a.push(...envArgs(plan.env, rt.envBase));
 
   if (plan.network.mode === 'host') a.push('--share-net');
   else a.push('--unshare-net');

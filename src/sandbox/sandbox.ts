@@ -46,6 +46,11 @@ export interface SandboxOptions {
   settingsFiles?: string[];
   /** Host ports to publish (a server inside reachable at host 127.0.0.1:PORT). */
   publish?: number[];
+  /** Route every command through the proxies, even with an empty allow
+   *  list, so a later updateNetwork() can open hosts for running commands
+   *  and every attempt is recorded as a violation (srt's behaviour whenever
+   *  `network.allowedDomains` is given). */
+  alwaysProxy?: boolean;
 }
 
 type StdioSlot = 'pipe' | 'inherit' | 'ignore' | number | NodeJS.ReadableStream | NodeJS.WritableStream | null | undefined;
@@ -177,7 +182,7 @@ function normalizeStdio(stdio: SpawnOptions['stdio']): StdioSlot[] {
 const KILL: NodeJS.Signals = 'SIGKILL';
 
 export class Sandbox {
-  readonly config: SandboxRuntimeConfig;
+  config: SandboxRuntimeConfig;
   readonly violations: SandboxViolationStore;
   private readonly opts: SandboxOptions;
   private readonly debug: ((line: string) => void) | undefined;
@@ -223,7 +228,7 @@ export class Sandbox {
 
   /** Whether commands get the proxies (rather than no network at all). */
   private wantsProxy(config: SandboxRuntimeConfig, p?: CommandPolicy): boolean {
-    return config.network.allowedDomains.length > 0 || this.opts.ask !== undefined || (p?.network?.allowedDomains?.length ?? 0) > 0;
+    return this.opts.alwaysProxy === true || config.network.allowedDomains.length > 0 || this.opts.ask !== undefined || (p?.network?.allowedDomains?.length ?? 0) > 0;
   }
 
   private compilePlan(config: SandboxRuntimeConfig, facts: Facts, argv: string[], p?: CommandPolicy): Plan {
@@ -409,8 +414,51 @@ export class Sandbox {
   /** Narrows or widens the network lists for the next connection of every
    *  command (srt's updateConfig semantics). */
   updateNetwork(network: SandboxRuntimeConfig['network']): void {
-    (this as { config: SandboxRuntimeConfig }).config = { ...this.config, network };
-    this.network?.updateConfig(network);
+    this.setConfig({ ...this.config, network });
+  }
+
+  /** Replaces the whole policy: network lists apply to the next connection
+   *  (running commands included), filesystem rules to the next command. */
+  setConfig(config: SandboxRuntimeConfig): void {
+    this.config = config;
+    this.network?.updateConfig(config.network);
+  }
+
+  /** @internal SandboxManager.wrapWithSandbox: the launcher command line of
+   *  a command that the caller spawns itself. Its token stays registered
+   *  until `releaseToken`. The environment is passed as differences from
+   *  `envBase` (what the caller will spawn the launcher with). */
+  async wrapArgv(
+    argv: string[],
+    o: {
+      config: SandboxRuntimeConfig;
+      commandId: string;
+      cwd?: string;
+      envBase?: Record<string, string | undefined>;
+      lists?: PerCommandLists;
+      signal?: AbortSignal;
+    },
+  ): Promise<{ argv: string[]; token?: string; plan: Plan }> {
+    if (this.closed) throw new SandboxClosedError();
+    const facts = this.factsFor({ cwd: o.cwd, env: o.envBase });
+    const plan = this.compilePlan(o.config, facts, argv, o.lists?.allowedDomains?.length ? { network: { allowedDomains: o.lists.allowedDomains } } : undefined);
+    const rt: LaunchRuntime = { envBase: facts.env };
+    let token: string | undefined;
+    if (plan.network.mode === 'proxy') {
+      const net = await this.ensureNetwork();
+      o.signal?.throwIfAborted();
+      if (this.closed) throw new SandboxClosedError();
+      token = net.registerCommand(o.commandId, o.lists);
+      rt.relaySocket = net.relaySocket;
+      rt.relayToken = token;
+      if (plan.network.publish.length) rt.publishSockets = net.publishSockets?.(plan.network.publish);
+    }
+    return { argv: [this.launcher, ...launcherArgs(plan, rt)], token, plan };
+  }
+
+  /** @internal Forgets a wrapped command's token (its connections are refused after). */
+  releaseToken(token: string): void {
+    this.network?.unregisterCommand(token);
   }
 
   /** The relay socket etc. (for SandboxManager). */
