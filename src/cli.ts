@@ -161,92 +161,92 @@ function fail(msg: string, status = 2): never {
   process.exit(status);
 }
 
-async function buildPlan(p: Parsed) {
-  const [{ loadSettings, applyOverrides }, { compile }, { realFacts }, { launcherPath }] = await Promise.all([
-    import('./config/load.js'),
-    import('./policy/compile.js'),
-    import('./policy/facts.js'),
-    import('./sandbox/launcher.js'),
+async function loadConfig(p: Parsed) {
+  const [{ settingsCandidates, defaultSettings, mergeOverrides, SettingsError }, { statSync }, os] = await Promise.all([
+    import('./config/locate.js'),
+    import('node:fs'),
+    import('node:os'),
   ]);
-  const home = process.env.HOME || (await import('node:os')).homedir();
+  const home = process.env.HOME || os.homedir();
+  const present = (f: string) => {
+    try {
+      statSync(f);
+      return true;
+    } catch (e) {
+      // Anything but "not there" goes the full way, which reports it.
+      return (e as NodeJS.ErrnoException).code !== 'ENOENT';
+    }
+  };
+  if (p.settings === undefined && !settingsCandidates(process.env, home).some((c) => present(c.path))) {
+    // No file to validate: skip loading the schema (zod costs tens of ms of
+    // start-up). Flag values are checked with the same pattern parser.
+    const { patternError } = await import('./net/patterns.js');
+    for (const [list, key, kind] of [
+      [p.allowNet, 'allowedDomains', 'allowed'],
+      [p.denyNet, 'deniedDomains', 'denied'],
+    ] as const) {
+      list.forEach((e, i) => {
+        const err = patternError(e, kind);
+        if (err) throw new SettingsError(`command line: network.${key}[${i}]: ${err}`, undefined, `network.${key}[${i}]`);
+      });
+    }
+    return { config: mergeOverrides(defaultSettings(), p), source: { kind: 'default' as const }, settingsFiles: [] as string[], home };
+  }
+  const { loadSettings, applyOverrides } = await import('./config/load.js');
   const { config: loaded, source } = loadSettings({ settingsPath: p.settings, env: process.env, home });
   const config = applyOverrides(loaded, p);
-  const launcher = launcherPath();
   const settingsFiles = source.kind === 'default' ? [] : [source.path];
-  const plan = compile(config, realFacts({ home, launcherPath: launcher, settingsFiles }), p.command, { publish: p.publish });
-  return { plan, config, source, launcher };
+  return { config, source, settingsFiles, home };
 }
 
 async function explain(p: Parsed): Promise<number> {
-  const { plan, source, launcher } = await buildPlan(p);
-  const { renderExplain } = await import('./explain.js');
+  const [{ config, source, settingsFiles, home }, { compile }, { realFacts }, { launcherPath }, { renderExplain }] = await Promise.all([
+    loadConfig(p),
+    import('./policy/compile.js'),
+    import('./policy/facts.js'),
+    import('./sandbox/launcher.js'),
+    import('./explain.js'),
+  ]);
+  const launcher = launcherPath();
+  const plan = compile(config, realFacts({ home, launcherPath: launcher, settingsFiles }), p.command, { publish: p.publish });
   process.stdout.write(p.json ? JSON.stringify(plan, null, 2) + '\n' : renderExplain(plan, source, launcher));
   return 0;
 }
 
 async function run(p: Parsed): Promise<number> {
-  const { plan, launcher } = await buildPlan(p);
-  const { launcherArgs } = await import('./sandbox/launcher-args.js');
-  if (p.debug) {
-    const { renderExplain } = await import('./explain.js');
-    process.stderr.write(renderExplain(plan, { kind: 'default' }, launcher));
-  }
-  if (plan.network.mode === 'proxy' || plan.network.publish.length) {
-    return runWithNetwork(p, plan, launcher);
-  }
-  const { startLauncher } = await import('./sandbox/launcher.js');
-  const launched = startLauncher(launcherArgs(plan), ['inherit', 'inherit', 'inherit'], launcher);
-  return waitForwarding(launched.child, launched.done);
-}
-
-/** Proxy mode needs the host-side network (proxies + relay socket), which
- *  the library's Sandbox owns: one implementation for CLI and library. */
-async function runWithNetwork(p: Parsed, plan: import('./policy/plan.js').Plan, launcher: string): Promise<number> {
-  let mod: Record<string, unknown>;
+  const [{ config, source, settingsFiles }, { Sandbox }, { SandboxViolationStore }] = await Promise.all([
+    loadConfig(p),
+    import('./sandbox/sandbox.js'),
+    import('./net/violations.js'),
+  ]);
+  const sb = await Sandbox.createWith(config, { settingsFiles, publish: p.publish, debug: p.debug }, new SandboxViolationStore());
   try {
-    mod = (await import('./sandbox/sandbox.js' as string)) as Record<string, unknown>;
-  } catch {
-    fail('network access (--allow-net / allowedDomains / --publish) is not available in this build', 125);
+    if (p.debug) {
+      const [{ renderExplain }, { launcherPath }] = await Promise.all([import('./explain.js'), import('./sandbox/launcher.js')]);
+      process.stderr.write(renderExplain(sb.plan(p.command), source, launcherPath()));
+    }
+    const child = await sb.spawnAsync(p.command, { stdio: 'inherit' });
+    // The launcher's PID 1 passes these on to the command; cordon exits when
+    // the command does, with its status (srt exits 0 on SIGTERM).
+    const forward = (sig: NodeJS.Signals) => {
+      try {
+        child.kill(sig);
+      } catch {
+        /* already gone */
+      }
+    };
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
+    const r = await child.result;
+    return statusOf(r.code, r.signal);
+  } finally {
+    await sb.close();
   }
-  const runPlan = mod['runPlanWithNetwork'] as
-    | ((plan: unknown, opts: { launcher: string; stdio: 'inherit'; debug: boolean; onChild: (c: import('node:child_process').ChildProcess) => void }) => Promise<{ code: number | null; signal: NodeJS.Signals | null }>)
-    | undefined;
-  if (typeof runPlan !== 'function') fail('network access is not available in this build (sandbox.runPlanWithNetwork missing)', 125);
-  let child: import('node:child_process').ChildProcess | undefined;
-  const done = runPlan(plan, { launcher, stdio: 'inherit', debug: p.debug, onChild: (c) => (child = c) });
-  const forward = (sig: NodeJS.Signals) => child?.kill(sig);
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
-  const r = await done;
-  return statusOf(r.code, r.signal);
 }
 
 function statusOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code;
   if (signal) return 128 + (osSignals[signal] ?? 0);
   return 1;
-}
-
-async function waitForwarding(
-  child: import('node:child_process').ChildProcess,
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null }>,
-): Promise<number> {
-  // The launcher's PID 1 passes these on to the command; cordon exits when
-  // the command does, with its status (srt exits 0 on SIGTERM).
-  const forward = (sig: NodeJS.Signals) => {
-    try {
-      child.kill(sig);
-    } catch {
-      /* already gone */
-    }
-  };
-  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
-  let r: { code: number | null; signal: NodeJS.Signals | null };
-  try {
-    r = await done;
-  } catch (e) {
-    fail(`cannot start cordon-launcher: ${(e as Error).message}`, 125);
-  }
-  return statusOf(r.code, r.signal);
 }
 
 async function doctor(p: Parsed): Promise<number> {

@@ -2,25 +2,10 @@
 // SettingsError whose message is one line naming the file and the key path,
 // because the CLI prints it verbatim and exits 2.
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { SandboxRuntimeConfigSchema, type SandboxRuntimeConfig } from './schema.js';
+import { defaultSettings, mergeOverrides, settingsCandidates, SettingsError, type FlagOverrides, type SettingsSource } from './locate.js';
 
-export class SettingsError extends Error {
-  readonly file: string | undefined;
-  readonly keyPath: string | undefined;
-  constructor(message: string, file?: string, keyPath?: string) {
-    super(message);
-    this.name = 'SettingsError';
-    this.file = file;
-    this.keyPath = keyPath;
-  }
-}
-
-export type SettingsSource =
-  | { kind: 'flag'; path: string }
-  | { kind: 'xdg'; path: string }
-  | { kind: 'srt'; path: string }
-  | { kind: 'default' };
+export { defaultSettings, settingsCandidates, SettingsError, type FlagOverrides, type SettingsSource };
 
 export interface LoadOptions {
   settingsPath?: string;
@@ -83,51 +68,15 @@ export function loadSettings(opts: LoadOptions): { config: SandboxRuntimeConfig;
     if (text === undefined) throw new SettingsError(`${opts.settingsPath}: settings file does not exist`, opts.settingsPath);
     return { config: parseText(text, opts.settingsPath), source: { kind: 'flag', path: opts.settingsPath } };
   }
-  const xdgBase = opts.env.XDG_CONFIG_HOME && opts.env.XDG_CONFIG_HOME.startsWith('/') ? opts.env.XDG_CONFIG_HOME : join(opts.home, '.config');
-  const xdg = join(xdgBase, 'cordon', 'settings.json');
-  const xdgText = readIfPresent(xdg, read);
-  if (xdgText !== undefined) return { config: parseText(xdgText, xdg), source: { kind: 'xdg', path: xdg } };
-  const srt = join(opts.home, '.srt-settings.json');
-  const srtText = readIfPresent(srt, read);
-  if (srtText !== undefined) return { config: parseText(srtText, srt), source: { kind: 'srt', path: srt } };
+  for (const c of settingsCandidates(opts.env, opts.home)) {
+    const text = readIfPresent(c.path, read);
+    if (text !== undefined) return { config: parseText(text, c.path), source: c };
+  }
   return { config: defaultSettings(), source: { kind: 'default' } };
 }
 
-/** The built-in policy when no file exists: the working directory writable
- *  (plus the private /tmp the compiler always adds), no network. Credential
- *  stores are masked by the compiler for every policy. */
-export function defaultSettings(): SandboxRuntimeConfig {
-  return parseSettings({ filesystem: { allowWrite: ['.'] } }, '<default>');
-}
-
-/** Command-line additions, appended to the lists of the loaded settings. */
-export interface FlagOverrides {
-  allowNet?: string[];
-  denyNet?: string[];
-  allowWrite?: string[];
-  denyWrite?: string[];
-  denyRead?: string[];
-  allowRead?: string[];
-  denyReadByDefault?: boolean;
-}
-
+/** Command-line additions appended to the loaded settings, validated like
+ *  a settings entry. */
 export function applyOverrides(cfg: SandboxRuntimeConfig, o: FlagOverrides): SandboxRuntimeConfig {
-  const merged = {
-    ...cfg,
-    network: {
-      ...cfg.network,
-      allowedDomains: [...cfg.network.allowedDomains, ...(o.allowNet ?? [])],
-      deniedDomains: [...cfg.network.deniedDomains, ...(o.denyNet ?? [])],
-    },
-    filesystem: {
-      ...cfg.filesystem,
-      allowWrite: [...cfg.filesystem.allowWrite, ...(o.allowWrite ?? [])],
-      denyWrite: [...cfg.filesystem.denyWrite, ...(o.denyWrite ?? [])],
-      denyRead: [...cfg.filesystem.denyRead, ...(o.denyRead ?? [])],
-      allowRead: [...(cfg.filesystem.allowRead ?? []), ...(o.allowRead ?? [])],
-      defaultDenyRead: o.denyReadByDefault ? true : cfg.filesystem.defaultDenyRead,
-    },
-  };
-  // Re-validate so a bad --allow-net is reported like a bad settings entry.
-  return parseSettings(merged, 'command line');
+  return parseSettings(mergeOverrides(cfg, o), 'command line');
 }

@@ -106,3 +106,7 @@ test('default settings: cwd writable, no network; flag overrides append and vali
   assert.equal(o.filesystem.defaultDenyRead, true);
   expectError(() => applyOverrides(d, { allowNet: ['*.com'] }), /allowedDomains/);
 });
+
+test('the zod-free built-in default equals what the schema yields', () => {
+  assert.deepEqual(defaultSettings(), parseSettings({ filesystem: { allowWrite: ['.'] } }));
+});
