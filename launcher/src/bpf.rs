@@ -38,9 +38,6 @@ pub const OFF_ARCH: u32 = 4;
 pub const fn arg_lo(i: u32) -> u32 {
     16 + 8 * i
 }
-pub const fn arg_hi(i: u32) -> u32 {
-    16 + 8 * i + 4
-}
 
 /// A condition on one argument word, checked in order inside a block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,6 +157,7 @@ pub fn assemble(arch: u32, nr_limit: Option<u32>, bad_arch: u32, rules: &[Syscal
     Ok(p)
 }
 
+#[cfg(test)]
 /// A reference interpreter for the subset of classic BPF that `assemble`
 /// emits. Tests use it to check every rule without installing anything.
 pub fn interpret(prog: &[SockFilter], nr: u32, arch: u32, args: [u64; 6]) -> u32 {

@@ -2,13 +2,18 @@
 //! See launcher/FLAGS.md for the flags and ../docs for the contracts.
 
 mod args;
+mod bpf;
 mod hygiene;
 mod info;
 mod init;
 mod janitor;
+mod landlock;
 mod mounts;
+mod probe;
 mod run;
+mod seccomp;
 mod sys;
+mod unixsock;
 
 use std::process::exit;
 
@@ -33,15 +38,81 @@ pub fn report(step: &str, reason: &str) {
 
 /// Landlock in the command's process; returns the ABI applied (None: off or
 /// unsupported in best-effort mode). Exits 125 when it is required and fails.
-pub fn security_landlock(_cfg: &args::RunConfig) -> Option<u32> {
-    None
+pub fn security_landlock(cfg: &args::RunConfig) -> Option<u32> {
+    match landlock::apply(cfg) {
+        Ok(abi) => abi,
+        Err(e) => {
+            report("landlock", &e);
+            sys::exit_now(125)
+        }
+    }
 }
 
+/// The channel to the Unix-socket supervisor (--allow-unix-socket), set in
+/// `main` before the sandbox is built; the command process sends its seccomp
+/// listener on it. -1: no supervisor.
+static SUPERVISOR_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
 /// The command's seccomp filter, installed last before exec.
-pub fn security_seccomp(_cfg: &args::RunConfig) {}
+pub fn security_seccomp(cfg: &args::RunConfig) {
+    match seccomp::install_command_filter(cfg) {
+        Ok(None) => {}
+        Ok(Some(listener)) => {
+            use std::os::fd::AsRawFd;
+            let chan = SUPERVISOR_FD.load(std::sync::atomic::Ordering::Relaxed);
+            // The listener is close-on-exec, so the command never holds it
+            // (it could otherwise answer its own connect() notifications).
+            if chan < 0 || sys::filter::send_fd(chan, listener.as_raw_fd()).is_err() {
+                report("seccomp", "cannot reach the unix socket supervisor");
+                sys::exit_now(125)
+            }
+        }
+        Err(e) => {
+            report("seccomp", &e);
+            sys::exit_now(125)
+        }
+    }
+}
 
 /// Seccomp for the launcher's helper processes (janitor, relay).
-pub fn security_helper_filter() {}
+pub fn security_helper_filter() {
+    if let Err(e) = seccomp::install_helper_filter() {
+        report("seccomp", &e);
+        sys::exit_now(125)
+    }
+}
+
+/// --allow-unix-socket: fork the supervisor now, while this process is still
+/// in the host's namespaces (it resolves allowed paths on the host and, as
+/// the owner of the sandbox's user namespace, may pidfd_getfd from it). The
+/// command's end of the channel is close-on-exec and kept through the fd
+/// cleanup via keep_fds.
+fn start_unix_supervisor(cfg: &mut args::RunConfig) -> Result<(), SetupError> {
+    use std::os::fd::{AsRawFd, IntoRawFd};
+    if !matches!(cfg.unix_sockets, args::UnixSockets::Only(_)) || !cfg.seccomp {
+        return Ok(());
+    }
+    let (sup_end, cmd_end) = sys::seqpacket_pair().map_err(|e| SetupError::new("unix socket supervisor", sys::errno_text(&e)))?;
+    let snapshot = cfg.clone();
+    let sup_raw = sup_end.as_raw_fd();
+    let pid = sys::filter::fork_spawn(move || {
+        // Only the channel survives (this also closes the command's end).
+        let _ = sys::new_session();
+        let _ = sys::close_fds_except(3, &[sup_raw]);
+        match sys::filter::recv_fd(sup_raw) {
+            Ok(listener) => unixsock::supervise(listener, &snapshot),
+            // The command never started (setup failed): nothing to serve.
+            Err(_) => 0,
+        }
+    })
+    .map_err(|e| SetupError::new("fork unix socket supervisor", sys::errno_text(&e)))?;
+    let _ = pid;
+    drop(sup_end);
+    let fd = cmd_end.into_raw_fd();
+    SUPERVISOR_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
+    cfg.keep_fds.push(fd);
+    Ok(())
+}
 
 /// Forks the relay process when the plan asks for relays or published
 /// ports; returns its pid once every listener is bound.
@@ -57,7 +128,8 @@ fn main() {
     match args::parse(argv) {
         Ok(args::Command::Version) => println!("cordon-launcher {}", env!("CARGO_PKG_VERSION")),
         Ok(args::Command::Help) => print!("{}", args::HELP),
-        Ok(args::Command::Run(cfg)) => match run::run(cfg) {
+        Ok(args::Command::Probe) => exit(probe::main()),
+        Ok(args::Command::Run(mut cfg)) => match start_unix_supervisor(&mut cfg).and_then(|()| run::run(cfg)) {
             Ok(code) => exit(code),
             Err(e) => {
                 report(&e.step, &e.reason);
