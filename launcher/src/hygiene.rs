@@ -73,13 +73,16 @@ pub fn command_main(ctx: &CmdCtx) -> ! {
     if let Err(e) = sys::set_no_new_privs() {
         die("no_new_privs", &e);
     }
+    if let Err(e) = sys::drop_cap_bounding() {
+        die("drop capabilities", &e);
+    }
     if !ctx.userns && (cfg.uid.is_some() || cfg.gid.is_some()) {
         let ids = sys::ids();
         if let Err(e) = sys::switch_ids(cfg.uid.unwrap_or(ids.uid), cfg.gid.unwrap_or(ids.gid)) {
             die("switch uid/gid", &e);
         }
     }
-    if let Err(e) = sys::drop_all_caps() {
+    if let Err(e) = sys::clear_caps() {
         die("drop capabilities", &e);
     }
     let landlock_abi = crate::security_landlock(cfg);
@@ -132,7 +135,9 @@ pub fn command_main(ctx: &CmdCtx) -> ! {
         let e = sys::exec(&p, &argv, &envp);
         match e.raw_os_error() {
             Some(2) | Some(20) => {} // ENOENT, ENOTDIR: try the next directory
-            Some(13) => seen_eacces = Some(e),
+            // EACCES from an unsearchable PATH directory is not "found".
+            Some(13) if std::fs::symlink_metadata(OsStr::from_bytes(p.as_bytes())).is_ok() => seen_eacces = Some(e),
+            Some(13) => {}
             _ => {
                 last = e;
                 break;

@@ -275,9 +275,9 @@ pub fn set_no_new_privs() -> io::Result<()> {
     cvt(unsafe { prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }).map(drop)
 }
 
-/// Drops every capability: bounding set, ambient set, then effective,
-/// permitted and inheritable.
-pub fn drop_all_caps() -> io::Result<()> {
+/// Empties the bounding and ambient capability sets (needs CAP_SETPCAP, so
+/// it comes before any uid change).
+pub fn drop_cap_bounding() -> io::Result<()> {
     for cap in 0..64u64 {
         // SAFETY: plain integer arguments.
         let r = unsafe { prctl(PR_CAPBSET_DROP, cap as c_ulong, 0, 0, 0) };
@@ -294,6 +294,11 @@ pub fn drop_all_caps() -> io::Result<()> {
     if r < 0 && io::Error::last_os_error().raw_os_error() != Some(22) {
         return Err(io::Error::last_os_error());
     }
+    Ok(())
+}
+
+/// Clears the effective, permitted and inheritable capability sets.
+pub fn clear_caps() -> io::Result<()> {
     #[repr(C)]
     struct Hdr {
         version: u32,

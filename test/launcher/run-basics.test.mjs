@@ -1,0 +1,178 @@
+// cordon-launcher run: exit codes, errors, signals, environment, working
+// directory, identities, hostname. Every case runs a real sandbox.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFileSync, mkdirSync, chmodSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { hostname } from 'node:os';
+import { LAUNCHER, BASE_MOUNTS, launcher, inSandbox, tempDir, IS_ROOT } from '../helpers.mjs';
+
+/** Starts a sandbox running SCRIPT; resolves once it printed "ready". */
+export function startSandbox(script, extra = []) {
+  const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, ...extra, '--', '/bin/sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '', err = '';
+  const done = new Promise((res) => child.on('close', (code, signal) => res({ code, signal, stdout: out, stderr: err })));
+  const ready = new Promise((res, rej) => {
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('ready')) res();
+    });
+    child.stderr.on('data', (d) => (err += d));
+    child.on('close', () => rej(new Error(`sandbox ended before ready: ${err}`)));
+  });
+  return { child, ready, done };
+}
+
+test('--version and --help', () => {
+  const v = launcher(['--version']);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^cordon-launcher \d+\.\d+\.\d+/);
+  const h = launcher(['--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /--ro-bind/);
+});
+
+test('unknown flag and missing operand: usage line, exit 125', () => {
+  for (const args of [['run', '--bogus', '--', 'true'], ['run', '--bind', '/'], ['run', '--'], []]) {
+    const r = launcher(args);
+    assert.equal(r.code, 125, JSON.stringify(args));
+    assert.match(r.stderr, /^cordon-launcher: .+\nusage: cordon-launcher run/);
+  }
+});
+
+test('exit codes 0, 1, 42 pass through', () => {
+  for (const c of [0, 1, 42]) {
+    const r = inSandbox(`exit ${c}`);
+    assert.equal(r.code, c, r.stderr);
+  }
+});
+
+test('killed by a signal inside: 128+N (SIGKILL -> 137, SIGSEGV -> 139)', () => {
+  assert.equal(inSandbox('kill -9 $$').code, 137);
+  assert.equal(inSandbox('kill -SEGV $$').code, 139);
+});
+
+test('SIGTERM to the launcher reaches the command: 143', async () => {
+  const s = startSandbox('echo ready; exec sleep 60');
+  await s.ready;
+  s.child.kill('SIGTERM');
+  const r = await s.done;
+  assert.equal(r.code, 143, r.stderr);
+});
+
+test('forwarded signals can be handled by the command (SIGUSR1, SIGINT, SIGHUP)', async () => {
+  const s = startSandbox(
+    "trap 'echo got-usr1' USR1; trap 'echo got-int' INT; trap 'echo got-hup; exit 7' HUP; echo ready; while :; do sleep 0.05; done",
+  );
+  await s.ready;
+  const seen = (word) =>
+    new Promise((res) => {
+      const check = (d) => String(d).includes(word) && res();
+      s.child.stdout.on('data', check);
+    });
+  let w = seen('got-usr1');
+  s.child.kill('SIGUSR1');
+  await w;
+  w = seen('got-int');
+  s.child.kill('SIGINT');
+  await w;
+  s.child.kill('SIGHUP');
+  const r = await s.done;
+  assert.equal(r.code, 7, r.stderr);
+  assert.match(r.stdout, /got-usr1[\s\S]*got-int[\s\S]*got-hup/);
+});
+
+test('exec failures: 127 not found, 126 not executable, one clear line', () => {
+  let r = launcher(['run', ...BASE_MOUNTS, '--', '/nonexistent/cmd']);
+  assert.equal(r.code, 127);
+  assert.equal(r.stderr, 'cordon-launcher: exec /nonexistent/cmd: No such file or directory\n');
+  r = launcher(['run', ...BASE_MOUNTS, '--', 'no-such-command-cordon']);
+  assert.equal(r.code, 127);
+  r = launcher(['run', ...BASE_MOUNTS, '--', '/etc/passwd']);
+  assert.equal(r.code, 126);
+  assert.equal(r.stderr, 'cordon-launcher: exec /etc/passwd: Permission denied\n');
+});
+
+test('setup failure: one line "cordon-launcher: <step>: <reason>", exit 125', () => {
+  const r = launcher(['run', ...BASE_MOUNTS, '--ro-bind', '/nonexistent-src-cordon', '/mnt/x', '--', '/bin/true']);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /^cordon-launcher: bind \/nonexistent-src-cordon \/mnt\/x: No such file or directory\n$/);
+  const bad = launcher(['run', ...BASE_MOUNTS, '--info-fd', '57', '--', '/bin/true']);
+  assert.equal(bad.code, 125);
+  assert.match(bad.stderr, /^cordon-launcher: descriptor 57: Bad file descriptor\n$/);
+});
+
+test('PATH lookup uses the sandbox environment', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin', 'hello-cordon'), '#!/bin/sh\necho hello-from-path\n');
+    chmodSync(join(dir, 'bin', 'hello-cordon'), 0o755);
+    const r = launcher(['run', ...BASE_MOUNTS, '--ro-bind', dir, dir, '--setenv', 'PATH', `/nonexistent:${dir}/bin:/usr/bin:/bin`, '--', 'hello-cordon']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello-from-path\n');
+  } finally {
+    cleanup();
+  }
+});
+
+test('--clearenv, --setenv, --unsetenv apply in order', () => {
+  const r = launcher(
+    ['run', ...BASE_MOUNTS, '--setenv', 'KEEPME', '1', '--clearenv', '--setenv', 'A', 'x y', '--setenv', 'B', '2', '--unsetenv', 'B', '--', '/usr/bin/env'],
+    { env: { ...process.env, SECRET_CORDON: 'leak' }, cwd: '/usr' },
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n').sort();
+  assert.deepEqual(lines, ['A=x y', 'PWD=/usr']);
+});
+
+test('the environment passes through unless changed', () => {
+  const r = inSandbox('echo "$CORDON_PASS"', [], { env: { ...process.env, CORDON_PASS: 'through' } });
+  assert.equal(r.stdout, 'through\n');
+});
+
+test('--chdir sets the directory and $PWD; a missing --chdir fails with 125', () => {
+  const r = inSandbox('pwd; echo $PWD', ['--chdir', '/usr']);
+  assert.equal(r.stdout, '/usr\n/usr\n');
+  const m = inSandbox('pwd', ['--chdir', '/nonexistent-dir-cordon']);
+  assert.equal(m.code, 125);
+  assert.match(m.stderr, /^cordon-launcher: chdir \/nonexistent-dir-cordon: No such file or directory\n$/);
+});
+
+test('without --chdir the caller\'s directory is kept', () => {
+  const r = inSandbox('pwd', [], { cwd: '/usr/share' });
+  assert.equal(r.stdout, '/usr/share\n');
+});
+
+test('--hostname applies inside only', () => {
+  const r = inSandbox('hostname', ['--hostname', 'cordon-box']);
+  assert.equal(r.stdout, 'cordon-box\n');
+  assert.notEqual(hostname(), 'cordon-box');
+});
+
+test('identity: the same ids by default, --uid/--gid map them', () => {
+  const me = process.getuid();
+  const r = inSandbox('id -u; id -g');
+  assert.equal(r.stdout, `${me}\n${process.getgid()}\n`);
+  const m = inSandbox('id -u; id -g', ['--uid', '1234', '--gid', '4321']);
+  assert.equal(m.code, 0, m.stderr);
+  assert.equal(m.stdout, '1234\n4321\n');
+});
+
+test('--unshare-user as root gives a user namespace', { skip: !IS_ROOT && 'only meaningful as root' }, () => {
+  const host = inSandbox('readlink /proc/self/ns/user');
+  const inner = inSandbox('readlink /proc/self/ns/user', ['--unshare-user']);
+  assert.equal(inner.code, 0, inner.stderr);
+  assert.notEqual(host.stdout, inner.stdout);
+});
+
+test('no capabilities, no_new_privs, non-zero namespaces differ from the host', () => {
+  const r = inSandbox('grep -E "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):" /proc/self/status; for n in net ipc uts pid mnt cgroup; do readlink /proc/self/ns/$n; done');
+  assert.equal(r.code, 0, r.stderr);
+  for (const cap of ['CapInh', 'CapPrm', 'CapEff', 'CapBnd', 'CapAmb']) assert.match(r.stdout, new RegExp(`${cap}:\\s+0000000000000000`));
+  assert.match(r.stdout, /NoNewPrivs:\s+1/);
+  for (const n of ['net', 'ipc', 'uts', 'pid', 'mnt', 'cgroup']) {
+    assert.ok(!r.stdout.includes(readlinkSync(`/proc/self/ns/${n}`)), `${n} namespace is the host's`);
+  }
+});
