@@ -8,7 +8,7 @@
 // used through a range (handled_fs).
 #![allow(dead_code)]
 
-use crate::args::{LandlockMode, RunConfig, UnixSockets};
+use crate::args::{LandlockMode, MountOp, RunConfig, UnixSockets};
 use crate::sys::filter as sys;
 use std::ffi::CString;
 use std::os::fd::AsRawFd;
@@ -102,6 +102,13 @@ pub fn apply(cfg: &RunConfig) -> Result<Option<u32>, String> {
     add_rule(ruleset.as_raw_fd(), b"/", READ_RIGHTS & handled, true)?;
     for p in &cfg.landlock_write {
         add_rule(ruleset.as_raw_fd(), p.as_bytes(), handled, false)?;
+    }
+    // The sandbox's own filesystems (a private tmpfs, the minimal /dev) hold
+    // nothing of the host, so they stay writable without being listed.
+    for m in &cfg.mounts {
+        if let MountOp::Tmpfs { dst } | MountOp::Dev { dst } = m {
+            add_rule(ruleset.as_raw_fd(), dst.as_bytes(), handled, false)?;
+        }
     }
     sys::landlock_restrict_self(ruleset.as_raw_fd()).map_err(|e| format!("landlock: restrict self: {e}"))?;
     Ok(Some(abi))

@@ -5,6 +5,7 @@
  *                 to EPERM/ENOSYS inside, which proves the filter is in front.
  *   real          the real attacks (valid arguments); only ever run inside.
  *   threads       pthreads and fork still work under the filter.
+ *   tty           TIOCSTI/TIOCLINUX on stdin (safe outside).
  *   unix PATH     socket(AF_UNIX) + connect(PATH).
  *   race OK BAD N connect to OK N times while a second thread keeps
  *                 rewriting the sockaddr to BAD; prints how many connects
@@ -181,6 +182,15 @@ static void real(void) {
   report("open_by_handle_at", sc(SYS_open_by_handle_at, AT_FDCWD, (long)params, O_RDONLY, 0, 0, 0));
 }
 
+/* Terminal injection only (safe outside too: TIOCSTI pushes one harmless
+ * newline into our own pty's input queue). */
+static void tty(void) {
+  report("ioctl_tiocsti", ioctl(0, TIOCSTI, "\n"));
+  report("ioctl_tiocsti_hi", sc(SYS_ioctl, 0, (0x123L << 32) | TIOCSTI, (long)"\n", 0, 0, 0));
+  char sel = 3;
+  report("ioctl_tioclinux", ioctl(0, TIOCLINUX, &sel));
+}
+
 static void threads(void) {
   pthread_t t;
   int e = pthread_create(&t, NULL, thr, NULL);
@@ -247,6 +257,7 @@ int main(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "diff")) diff();
   else if (argc >= 2 && !strcmp(argv[1], "real")) real();
   else if (argc >= 2 && !strcmp(argv[1], "threads")) threads();
+  else if (argc >= 2 && !strcmp(argv[1], "tty")) tty();
   else if (argc >= 3 && !strcmp(argv[1], "unix")) report("unix_connect", unix_connect(argv[2]));
   else if (argc >= 5 && !strcmp(argv[1], "race")) race(argv[2], argv[3], atoi(argv[4]));
   else { fprintf(stderr, "usage: attack diff|real|threads|unix PATH|race OK BAD N\n"); return 2; }

@@ -1,0 +1,75 @@
+// Landlock, the second wall for writes: a writable bind that is not among
+// the --landlock-write paths stays unwritable (EACCES), and the host sees
+// nothing. Also the signal scope (P6 backed by Landlock ABI >= 6).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, chmodSync, rmSync, existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { launcher, BASE_MOUNTS, LAUNCHER, WHO } from '../helpers.mjs';
+
+let t, abi;
+before(() => {
+  // Not under /tmp: the sandbox's /tmp is a tmpfs that is writable by
+  // design, and a bind beneath it would inherit that rule.
+  const dir = mkdtempSync('/var/tmp/cordon-ll-');
+  chmodSync(dir, 0o755);
+  t = { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  mkdirSync(join(t.dir, 'ok'), { mode: 0o777 });
+  mkdirSync(join(t.dir, 'no'), { mode: 0o777 });
+  const p = spawnSync(LAUNCHER, ['probe'], { encoding: 'utf8' });
+  abi = JSON.parse(p.stdout).landlock?.abi ?? 0;
+});
+after(() => t?.cleanup());
+
+const WRITE = (path) => `/usr/bin/python3 -c "
+import sys
+try:
+  open('${path}','w').write('x'); print('written')
+except OSError as e: print('errno', e.errno)"`;
+
+function sh(script, extra) {
+  return launcher(['run', ...BASE_MOUNTS, '--bind', t.dir, t.dir, ...extra, '--', '/bin/sh', '-c', script]);
+}
+
+test('writes outside --landlock-write are EACCES even under a writable bind', (tt) => {
+  if (!abi) return tt.skip('Landlock is not available on this kernel');
+  const ll = ['--landlock', 'required', '--landlock-write', join(t.dir, 'ok')];
+  const bad = sh(WRITE(join(t.dir, 'no', 'f')), ll);
+  assert.equal(bad.code, 0, bad.stderr);
+  assert.equal(bad.stdout.trim(), 'errno 13', `as ${WHO}`);
+  assert.equal(existsSync(join(t.dir, 'no', 'f')), false, 'nothing was written on the host');
+  const good = sh(WRITE(join(t.dir, 'ok', 'f')), ll);
+  assert.equal(good.stdout.trim(), 'written', good.stderr);
+  assert.equal(readFileSync(join(t.dir, 'ok', 'f'), 'utf8'), 'x');
+  // the sandbox's own /tmp tmpfs and /dev stay writable without being listed
+  const tmp = sh('echo hi > /tmp/x && cat /tmp/x && echo y > /dev/null && echo done', ll);
+  assert.equal(tmp.stdout, 'hi\ndone\n', tmp.stderr);
+  // rename and unlink are writes too
+  const mv = sh(`mv ${join(t.dir, 'ok', 'f')} ${join(t.dir, 'no', 'g')} 2>&1; echo rc=$?`, ll);
+  assert.match(mv.stdout, /rc=1/);
+  assert.equal(existsSync(join(t.dir, 'ok', 'f')), true);
+});
+
+test('--landlock off leaves the writable bind writable (the check above is not vacuous)', () => {
+  const r = sh(WRITE(join(t.dir, 'no', 'off')), ['--landlock', 'off']);
+  assert.equal(r.stdout.trim(), 'written', r.stderr);
+});
+
+test('--landlock required runs when the kernel has Landlock', (tt) => {
+  if (!abi) return tt.skip('Landlock is not available on this kernel');
+  const r = sh('echo fine', ['--landlock', 'required']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'fine\n');
+});
+
+test('ABI >= 6: the command cannot signal processes outside its Landlock domain (pid 1)', (tt) => {
+  if (abi < 6) return tt.skip(`Landlock ABI ${abi} has no signal scoping (needs 6)`);
+  const r = sh(`/usr/bin/python3 -c "
+import os
+try:
+  os.kill(1, 0); print('signalled')
+except OSError as e: print('errno', e.errno)"`, ['--landlock', 'required']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'errno 1');
+});
