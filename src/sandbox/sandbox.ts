@@ -202,7 +202,6 @@ export class Sandbox {
     this.debug = debugSink(opts.debug);
     this.launcher = launcherPath();
     this.baseFacts = realFacts({
-      launcherPath: this.launcher,
       ...(opts.cwd !== undefined ? { cwd: resolve(opts.cwd) } : {}),
       ...(opts.env !== undefined ? { env: { ...opts.env } } : { env: { ...process.env } }),
       ...(opts.settingsFiles ? { settingsFiles: opts.settingsFiles } : {}),
@@ -232,9 +231,13 @@ export class Sandbox {
   }
 
   private compilePlan(config: SandboxRuntimeConfig, facts: Facts, argv: string[], p?: CommandPolicy): Plan {
+    const proxy = this.wantsProxy(config, p);
+    // The launcher is bound inside only for `cordon-launcher connect` (ssh
+    // through the proxy): without a network it would be a mount for nothing.
+    const f = proxy ? { ...facts, launcherPath: this.launcher } : facts;
     try {
-      return compile(config, facts, argv, {
-        ...(this.wantsProxy(config, p) ? { networkMode: 'proxy' as const } : {}),
+      return compile(config, f, argv, {
+        ...(proxy ? { networkMode: 'proxy' as const } : {}),
         ...(this.opts.publish?.length ? { publish: this.opts.publish } : {}),
       });
     } catch (e) {
