@@ -25,7 +25,10 @@ import {
   hostSocketPaths,
 } from './defaults.js';
 
-export const LAUNCHER_IN_SANDBOX = '/run/cordon/cordon-launcher';
+// Under the private /tmp: a tmpfs the launcher can make the mount point in
+// (a path under the read-only host /run cannot be created). The bind is
+// read-only and a mount point, so the file cannot be replaced in place.
+export const LAUNCHER_IN_SANDBOX = '/tmp/.cordon/cordon-launcher';
 export const HTTP_PROXY_PORT = 3128;
 export const SOCKS_PROXY_PORT = 1080;
 const GLOB_BUDGET = { maxEntries: 20_000, maxMs: 500 };
