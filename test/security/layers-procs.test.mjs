@@ -87,3 +87,23 @@ test('T1/T2: TIOCSTI on a real controlling pty is refused (plain and with high b
     a.cleanup();
   }
 });
+
+test('F12/N2: /proc control files and max_user_namespaces cannot be written', () => {
+  const r = inSandbox(`/usr/bin/python3 -c "
+for p in ('/proc/sysrq-trigger', '/proc/sys/kernel/sysrq', '/proc/sys/user/max_user_namespaces'):
+  try:
+    open(p, 'w').write('100'); print(p, 'written')
+  except OSError as e: print(p, 'errno', e.errno)"`);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  assert.equal(lines.length, 3, r.stdout);
+  for (const l of lines) assert.match(l, / errno (13|30|1|2)$/, `as ${WHO}: ${l}`);
+});
+
+test('N5: only sandbox processes are visible, so no host namespace can be joined', () => {
+  const r = inSandbox('ls /proc | grep -E "^[0-9]+$"');
+  assert.equal(r.code, 0, r.stderr);
+  const pids = r.stdout.trim().split('\n').map(Number);
+  assert.ok(!pids.includes(process.pid), 'the test runner is visible inside');
+  assert.ok(pids.length <= 4, `unexpected processes: ${pids}`);
+});
