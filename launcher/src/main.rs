@@ -3,6 +3,7 @@
 
 mod args;
 mod bpf;
+mod connect;
 mod hygiene;
 mod info;
 mod init;
@@ -10,6 +11,7 @@ mod janitor;
 mod landlock;
 mod mounts;
 mod probe;
+mod relay;
 mod run;
 mod seccomp;
 mod sys;
@@ -115,12 +117,41 @@ fn start_unix_supervisor(cfg: &mut args::RunConfig) -> Result<(), SetupError> {
 }
 
 /// Forks the relay process when the plan asks for relays or published
-/// ports; returns its pid once every listener is bound.
-pub fn start_relay(cfg: &args::RunConfig, _janitor_fd: Option<i32>) -> Result<Option<i32>, SetupError> {
+/// ports (after the network namespace exists, before the pid and mount
+/// namespaces); returns its pid once every listener is bound. The launcher
+/// waits for the relay's ready byte, never for a fixed time.
+pub fn start_relay(cfg: &args::RunConfig, janitor_fd: Option<i32>) -> Result<Option<i32>, SetupError> {
+    use std::os::fd::AsRawFd;
     if cfg.relay_ports.is_empty() && cfg.publish.is_empty() {
         return Ok(None);
     }
-    Err(SetupError::new("relay", "not available in this build".to_string()))
+    let _ = janitor_fd; // closed below with every other descriptor
+    let (r, w) = sys::pipe_cloexec().map_err(|e| SetupError::new("relay", sys::errno_text(&e)))?;
+    let me = sys::pid();
+    match sys::fork_process().map_err(|e| SetupError::new("fork relay", sys::errno_text(&e)))? {
+        0 => {
+            drop(r);
+            let _ = sys::set_pdeathsig(sys::SIGKILL);
+            if sys::ppid() != me {
+                sys::exit_now(125);
+            }
+            let _ = sys::unblock_all_signals();
+            // Terminal signals are the launcher's to handle.
+            let _ = sys::own_process_group();
+            let _ = sys::close_fds_except(3, &[w.as_raw_fd()]);
+            relay::serve(cfg, w)
+        }
+        pid => {
+            drop(w);
+            let mut b = [0u8; 1];
+            if matches!(sys::read_fd(r.as_raw_fd(), &mut b), Ok(1)) {
+                return Ok(Some(pid));
+            }
+            // The relay printed why it could not start.
+            let _ = sys::wait_pid(pid, false);
+            sys::exit_now(125)
+        }
+    }
 }
 
 fn main() {
@@ -129,6 +160,7 @@ fn main() {
         Ok(args::Command::Version) => println!("cordon-launcher {}", env!("CARGO_PKG_VERSION")),
         Ok(args::Command::Help) => print!("{}", args::HELP),
         Ok(args::Command::Probe) => exit(probe::main()),
+        Ok(args::Command::Connect { host, port, proxy_port }) => exit(connect::connect_main(&host, port, proxy_port)),
         Ok(args::Command::Run(mut cfg)) => match start_unix_supervisor(&mut cfg).and_then(|()| run::run(cfg)) {
             Ok(code) => exit(code),
             Err(e) => {
@@ -136,10 +168,6 @@ fn main() {
                 exit(125);
             }
         },
-        Ok(_) => {
-            report("sub-command", "not built yet");
-            exit(125);
-        }
         Err(e) => {
             eprintln!("cordon-launcher: {}\n{}", e.0, args::USAGE);
             exit(125);

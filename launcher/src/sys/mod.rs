@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod filter;
+pub mod relay;
 
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
