@@ -51,6 +51,40 @@ test('writes outside --landlock-write are EACCES even under a writable bind', (t
   assert.equal(existsSync(join(t.dir, 'ok', 'f')), true);
 });
 
+test('S4: every alternate way to write is refused outside --landlock-write (create, mkdir, link, symlink, rename, truncate, openat2)', (tt) => {
+  if (!abi) return tt.skip('Landlock is not available on this kernel');
+  const no = join(t.dir, 'no');
+  const ok = join(t.dir, 'ok');
+  spawnSync('sh', ['-c', `echo keep > ${no}/existing && echo src > ${ok}/src && chmod 666 ${no}/existing ${ok}/src`]);
+  const py = `import os, ctypes, errno
+no, ok = ${JSON.stringify(no)}, ${JSON.stringify(ok)}
+libc = ctypes.CDLL(None, use_errno=True)
+def t(name, f):
+  try:
+    f(); print(name, 0)
+  except OSError as e: print(name, e.errno)
+t('creat', lambda: os.close(os.open(no + '/c', os.O_CREAT | os.O_WRONLY, 0o644)))
+t('mkdir', lambda: os.mkdir(no + '/d'))
+t('symlink', lambda: os.symlink('/etc/passwd', no + '/s'))
+t('link', lambda: os.link(ok + '/src', no + '/l'))
+t('rename', lambda: os.rename(ok + '/src', no + '/r'))
+t('truncate', lambda: os.truncate(no + '/existing', 0))
+t('write_existing', lambda: open(no + '/existing', 'a').write('x'))
+t('unlink', lambda: os.unlink(no + '/existing'))
+t('mkfifo', lambda: os.mkfifo(no + '/f'))
+how = (ctypes.c_uint64 * 3)(os.O_CREAT | os.O_WRONLY, 0o644, 0)
+r = libc.syscall(437, -100, (no + '/o2').encode(), ctypes.byref(how), 24)
+print('openat2', 0 if r >= 0 else ctypes.get_errno())`;
+  const r = sh(`/usr/bin/python3 -c '${py.replace(/'/g, `'"'"'`)}'`, ['--landlock', 'required', '--landlock-write', ok]);
+  assert.equal(r.code, 0, r.stderr);
+  const got = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(' ')).map(([k, v]) => [k, Number(v)]));
+  for (const k of ['creat', 'mkdir', 'symlink', 'truncate', 'write_existing', 'unlink', 'mkfifo', 'openat2']) assert.equal(got[k], 13, `${k} as ${WHO}: ${r.stdout}`);
+  // Cross-directory link/rename: Landlock answers EXDEV (refer) or EACCES.
+  for (const k of ['link', 'rename']) assert.ok(got[k] === 13 || got[k] === 18, `${k}: ${got[k]}`);
+  assert.equal(readFileSync(join(no, 'existing'), 'utf8'), 'keep\n', 'the host file is unchanged');
+  assert.equal(existsSync(join(ok, 'src')), true);
+});
+
 test('--landlock off leaves the writable bind writable (the check above is not vacuous)', () => {
   const r = sh(WRITE(join(t.dir, 'no', 'off')), ['--landlock', 'off']);
   assert.equal(r.stdout.trim(), 'written', r.stderr);

@@ -86,6 +86,17 @@ test('--allow-unix-socket: a racing thread rewriting the sockaddr never reaches 
   assert.equal(hits.ok - b0.ok, connected);
 });
 
+test('--allow-unix-socket: no datagram socket and no addressed send reaches another host socket', async () => {
+  const b0 = hits.bad;
+  const got = await inside(['unixdgram', badPath], ['--allow-unix-socket', okPath]);
+  assert.equal(got.get('socket_unix_dgram'), ERRNO.EPERM);
+  assert.equal(got.get('socket_unix_seqpacket'), ERRNO.EPERM);
+  // An unconnected stream socket refuses an address on send (EOPNOTSUPP).
+  assert.equal(got.get('stream_sendto_addr'), 95);
+  assert.equal(got.get('stream_sendmsg_addr'), 95);
+  assert.equal(hits.bad, b0);
+});
+
 test('U2: an abstract host socket is refused even with the host network', async () => {
   const name = `\0cordon-canary-${process.pid}-${Date.now()}`;
   await listen(name, 'bad');

@@ -7,6 +7,7 @@
  *   threads       pthreads and fork still work under the filter.
  *   tty           TIOCSTI/TIOCLINUX on stdin (safe outside).
  *   unix PATH     socket(AF_UNIX) + connect(PATH).
+ *   unixdgram P   datagram/seqpacket sockets and addressed sends to P.
  *   race OK BAD N connect to OK N times while a second thread keeps
  *                 rewriting the sockaddr to BAD; prints how many connects
  *                 reached each listener's path ("ok"/"bad" counted by peer). */
@@ -219,6 +220,26 @@ static int unix_connect(const char *path) {
   return r;
 }
 
+/* Datagram and addressed-send paths around a connect() check (Only mode). */
+static void unixdgram(const char *path) {
+  long s = socket(AF_UNIX, SOCK_DGRAM, 0);
+  report("socket_unix_dgram", s);
+  if (s >= 0) close(s);
+  s = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+  report("socket_unix_seqpacket", s);
+  if (s >= 0) close(s);
+  struct sockaddr_un a;
+  memset(&a, 0, sizeof a);
+  a.sun_family = AF_UNIX;
+  strncpy(a.sun_path, path, sizeof a.sun_path - 1);
+  s = socket(AF_UNIX, SOCK_STREAM, 0);
+  report("stream_sendto_addr", s < 0 ? -1 : sendto(s, "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&a, sizeof a));
+  struct iovec v = {"x", 1};
+  struct msghdr m = {.msg_name = &a, .msg_namelen = sizeof a, .msg_iov = &v, .msg_iovlen = 1};
+  report("stream_sendmsg_addr", s < 0 ? -1 : sendmsg(s, &m, MSG_NOSIGNAL));
+  if (s >= 0) close(s);
+}
+
 static struct sockaddr_un race_addr;
 static const char *race_ok, *race_bad;
 static volatile int race_stop;
@@ -259,6 +280,7 @@ int main(int argc, char **argv) {
   else if (argc >= 2 && !strcmp(argv[1], "threads")) threads();
   else if (argc >= 2 && !strcmp(argv[1], "tty")) tty();
   else if (argc >= 3 && !strcmp(argv[1], "unix")) report("unix_connect", unix_connect(argv[2]));
+  else if (argc >= 3 && !strcmp(argv[1], "unixdgram")) unixdgram(argv[2]);
   else if (argc >= 5 && !strcmp(argv[1], "race")) race(argv[2], argv[3], atoi(argv[4]));
   else { fprintf(stderr, "usage: attack diff|real|threads|unix PATH|race OK BAD N\n"); return 2; }
   return 0;
