@@ -214,11 +214,53 @@ async function explain(p: Parsed): Promise<number> {
 }
 
 async function run(p: Parsed): Promise<number> {
-  const [{ config, source, settingsFiles }, { Sandbox }, { SandboxViolationStore }] = await Promise.all([
+  const [{ config, source, settingsFiles, home }, { compile }, { realFacts }] = await Promise.all([
     loadConfig(p),
-    import('./sandbox/sandbox.js'),
-    import('./net/violations.js'),
+    import('./policy/compile.js'),
+    import('./policy/facts.js'),
   ]);
+  const plan = compile(config, realFacts({ home, settingsFiles }), p.command, { publish: p.publish });
+  if (plan.network.mode !== 'none' || plan.network.publish.length) return runWithSandbox(p, config, source, settingsFiles);
+  // No host-side network to run: start the launcher directly (the same
+  // startLauncher the library uses), which keeps the schema, the proxies and
+  // a launcher probe out of the start-up of the common case.
+  const [{ launcherArgs }, { startLauncher, launcherPath }] = await Promise.all([import('./sandbox/launcher-args.js'), import('./sandbox/launcher.js')]);
+  const launcher = launcherPath();
+  if (p.debug) {
+    const { renderExplain } = await import('./explain.js');
+    process.stderr.write(renderExplain(plan, source, launcher));
+  }
+  const launched = startLauncher(launcherArgs(plan), ['inherit', 'inherit', 'inherit'], launcher);
+  forwardSignals(launched.child);
+  let r: { code: number | null; signal: NodeJS.Signals | null };
+  try {
+    r = await launched.done;
+  } catch (e) {
+    fail(`cannot start cordon-launcher at ${launcher}: ${(e as Error).message} (run \`npm run build\` or set CORDON_LAUNCHER)`, 125);
+  }
+  return statusOf(r.code, r.signal);
+}
+
+/** The launcher's PID 1 passes these on to the command; cordon exits when
+ *  the command does, with its status (srt exits 0 on SIGTERM). */
+function forwardSignals(child: import('node:child_process').ChildProcess): void {
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      child.kill(sig);
+    } catch {
+      /* already gone */
+    }
+  };
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
+}
+
+async function runWithSandbox(
+  p: Parsed,
+  config: import('./config/schema.js').SandboxRuntimeConfig,
+  source: import('./config/locate.js').SettingsSource,
+  settingsFiles: string[],
+): Promise<number> {
+  const [{ Sandbox }, { SandboxViolationStore }] = await Promise.all([import('./sandbox/sandbox.js'), import('./net/violations.js')]);
   const sb = await Sandbox.createWith(config, { settingsFiles, publish: p.publish, debug: p.debug }, new SandboxViolationStore());
   try {
     if (p.debug) {
@@ -226,16 +268,7 @@ async function run(p: Parsed): Promise<number> {
       process.stderr.write(renderExplain(sb.plan(p.command), source, launcherPath()));
     }
     const child = await sb.spawnAsync(p.command, { stdio: 'inherit' });
-    // The launcher's PID 1 passes these on to the command; cordon exits when
-    // the command does, with its status (srt exits 0 on SIGTERM).
-    const forward = (sig: NodeJS.Signals) => {
-      try {
-        child.kill(sig);
-      } catch {
-        /* already gone */
-      }
-    };
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, forward);
+    forwardSignals(child);
     const r = await child.result;
     return statusOf(r.code, r.signal);
   } finally {

@@ -74,3 +74,25 @@ export function mergeOverrides(cfg: SandboxRuntimeConfig, o: FlagOverrides): San
     },
   };
 }
+
+/** Keys that are accepted for compatibility but change nothing here. */
+export function ignoredKeys(cfg: SandboxRuntimeConfig): string[] {
+  const out: string[] = [];
+  const top: Array<[keyof SandboxRuntimeConfig, string]> = [
+    ['enableWeakerNetworkIsolation', 'macOS only'],
+    ['allowAppleEvents', 'macOS only'],
+    ['allowPty', 'macOS only'],
+    ['ripgrep', 'cordon needs no ripgrep'],
+    ['seccomp', 'cordon-launcher applies seccomp itself'],
+    ['bwrapPath', 'cordon needs no bubblewrap'],
+    ['socatPath', 'cordon needs no socat'],
+    ['javaAgentJarPath', 'not used by cordon'],
+    ['windows', 'Windows only'],
+    ['git', 'not used by cordon'],
+    ['ignoreViolations', 'violations are reported by the proxy only'],
+  ];
+  for (const [k, why] of top) if (cfg[k] !== undefined) out.push(`${k}: ignored (${why})`);
+  if (cfg.network.allowMachLookup !== undefined) out.push('network.allowMachLookup: ignored (macOS only)');
+  if (cfg.credentials?.allowPlaintextInject !== undefined) out.push('credentials.allowPlaintextInject: ignored (no masking)');
+  return out;
+}

@@ -11,7 +11,7 @@
 // Mandatory denies (srt's dangerous files, .git/hooks, ...) come last.
 import { posix } from 'node:path';
 import type { SandboxRuntimeConfig } from '../config/schema.js';
-import { ignoredKeys } from '../config/schema.js';
+import { ignoredKeys } from '../config/locate.js';
 import type { Mount, Plan, NetworkPlan, UnixSocketPolicy } from './plan.js';
 import type { Facts } from './facts.js';
 import { absolutize, depth, expandGlob, isGlob, isUnder, resolveReal } from './paths.js';
