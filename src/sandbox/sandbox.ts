@@ -146,10 +146,13 @@ function checkCommandPolicy(p: CommandPolicy | undefined): void {
 
 /** The sandbox's config with a command's additions. */
 function withCommandPolicy(base: SandboxRuntimeConfig, p: CommandPolicy | undefined): SandboxRuntimeConfig {
-  if (!p?.filesystem) return base;
-  const f = p.filesystem;
+  if (!p?.filesystem && !p?.network?.allowedDomains?.length) return base;
+  const f = p.filesystem ?? {};
   return {
     ...base,
+    // Only the compiler sees this merged list (relay ports for allowed host
+    // loopback ports); the proxy gets the command's lists through its token.
+    network: { ...base.network, allowedDomains: [...base.network.allowedDomains, ...(p.network?.allowedDomains ?? [])] },
     filesystem: {
       ...base.filesystem,
       allowWrite: [...base.filesystem.allowWrite, ...(f.allowWrite ?? [])],
@@ -444,7 +447,8 @@ export class Sandbox {
   ): Promise<{ argv: string[]; token?: string; plan: Plan }> {
     if (this.closed) throw new SandboxClosedError();
     const facts = this.factsFor({ cwd: o.cwd, env: o.envBase });
-    const plan = this.compilePlan(o.config, facts, argv, o.lists?.allowedDomains?.length ? { network: { allowedDomains: o.lists.allowedDomains } } : undefined);
+    const extra: CommandPolicy | undefined = o.lists?.allowedDomains?.length ? { network: { allowedDomains: o.lists.allowedDomains } } : undefined;
+    const plan = this.compilePlan(withCommandPolicy(o.config, extra), facts, argv, extra);
     const rt: LaunchRuntime = { envBase: facts.env };
     let token: string | undefined;
     if (plan.network.mode === 'proxy') {
