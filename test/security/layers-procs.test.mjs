@@ -107,3 +107,27 @@ test('N5: only sandbox processes are visible, so no host namespace can be joined
   assert.ok(!pids.includes(process.pid), 'the test runner is visible inside');
   assert.ok(pids.length <= 4, `unexpected processes: ${pids}`);
 });
+
+test('U4: host SysV shared memory and /dev/shm files are not visible', () => {
+  const key = 0x5b00 + (process.pid % 0xff);
+  const shm = `/dev/shm/cordon-canary-${process.pid}`;
+  // The harness: a SysV segment (removed at the end) and a POSIX shm file.
+  const mk = spawnSync('/usr/bin/python3', ['-c', `import ctypes,sys
+l=ctypes.CDLL(None, use_errno=True)
+i=l.shmget(${key}, 4096, 0o1600)
+print(i if i >= 0 else -ctypes.get_errno())
+open('${shm}','w').write('x')`], { encoding: 'utf8' });
+  const id = Number(mk.stdout.trim());
+  assert.ok(id >= 0, `shmget outside failed: ${mk.stdout} ${mk.stderr}`);
+  try {
+    const r = inSandbox(`/usr/bin/python3 -c "import ctypes
+l=ctypes.CDLL(None, use_errno=True)
+print('shmget', 0 if l.shmget(${key}, 0, 0) >= 0 else ctypes.get_errno())"; ls -A /dev/shm | grep -c cordon-canary`);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines[0], `shmget ${ERRNO.ENOENT}`, r.stdout + r.stderr);
+    assert.equal(lines[1], '0', 'the host /dev/shm file is visible inside');
+  } finally {
+    spawnSync('/usr/bin/python3', ['-c', `import ctypes; ctypes.CDLL(None).shmctl(${id}, 0, None)`]);
+    spawnSync('rm', ['-f', shm]);
+  }
+});
