@@ -194,6 +194,14 @@ mod tests {
     }
 
     #[test]
+    fn notif_structs_match_the_kernel() {
+        let (notif, resp, data) = sys::seccomp_notif_sizes().unwrap();
+        assert_eq!(notif as usize, std::mem::size_of::<sys::SeccompNotif>());
+        assert_eq!(resp as usize, std::mem::size_of::<sys::SeccompNotifResp>());
+        assert_eq!(data as usize, std::mem::size_of::<sys::SeccompData>());
+    }
+
+    #[test]
     fn inet_passes_other_families_fail() {
         let mut v4 = AF_INET.to_ne_bytes().to_vec();
         v4.extend_from_slice(&[0x0c, 0x38, 127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);

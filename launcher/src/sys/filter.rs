@@ -6,7 +6,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 extern "C" {
@@ -23,7 +23,6 @@ extern "C" {
     fn connect(fd: c_int, addr: *const c_void, len: u32) -> c_int;
     fn getuid() -> c_uint;
     fn getgid() -> c_uint;
-    fn kill(pid: c_int, sig: c_int) -> c_int;
     fn poll(fds: *mut PollFd, n: c_ulong, timeout: c_int) -> c_int;
     fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
     fn recvmsg(fd: c_int, msg: *mut MsgHdr, flags: c_int) -> isize;
@@ -143,20 +142,17 @@ pub fn recv_fd(sock: RawFd) -> io::Result<OwnedFd> {
 mod nr {
     pub const SECCOMP: i64 = 317;
     pub const PROCESS_VM_READV: i64 = 310;
-    pub const IO_URING_SETUP: i64 = 425;
 }
 #[cfg(target_arch = "aarch64")]
 mod nr {
     pub const SECCOMP: i64 = 277;
     pub const PROCESS_VM_READV: i64 = 270;
-    pub const IO_URING_SETUP: i64 = 425;
 }
 const NR_LANDLOCK_CREATE_RULESET: i64 = 444;
 const NR_LANDLOCK_ADD_RULE: i64 = 445;
 const NR_LANDLOCK_RESTRICT_SELF: i64 = 446;
 const NR_PIDFD_OPEN: i64 = 434;
 const NR_PIDFD_GETFD: i64 = 438;
-pub const NR_IO_URING_SETUP: i64 = nr::IO_URING_SETUP;
 
 pub const PR_SET_NO_NEW_PRIVS: c_int = 38;
 pub const PR_SET_DUMPABLE: c_int = 4;
@@ -169,10 +165,8 @@ const SECCOMP_IOCTL_NOTIF_RECV: c_ulong = 0xc050_2100;
 const SECCOMP_IOCTL_NOTIF_SEND: c_ulong = 0xc018_2101;
 const SECCOMP_IOCTL_NOTIF_ID_VALID: c_ulong = 0x4008_2102;
 
-const O_RDONLY: c_int = 0;
 const O_PATH: c_int = 0o10000000;
 const O_CLOEXEC: c_int = 0o2000000;
-const O_NOFOLLOW: c_int = 0o400000;
 
 fn cvt(r: c_long) -> io::Result<c_long> {
     if r < 0 {
@@ -378,11 +372,6 @@ pub fn open_path(path: &CStr) -> io::Result<OwnedFd> {
     cvt_fd(unsafe { open(path.as_ptr(), O_PATH | O_CLOEXEC) } as c_long)
 }
 
-pub fn open_read_nofollow(path: &CStr) -> io::Result<OwnedFd> {
-    // SAFETY: `path` is NUL-terminated.
-    cvt_fd(unsafe { open(path.as_ptr(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW) } as c_long)
-}
-
 // ---- process helpers for the probes ----
 
 /// Runs `f` in a forked child and returns its exit status (or 128+signal).
@@ -438,11 +427,6 @@ pub fn wait_pid(pid: i32) -> io::Result<i32> {
     }
 }
 
-pub fn kill_pid(pid: i32, sig: i32) {
-    // SAFETY: integer arguments only.
-    unsafe { kill(pid, sig) };
-}
-
 pub fn sys_unshare(flags: i32) -> io::Result<()> {
     // SAFETY: integer argument only.
     cvt(unsafe { unshare(flags) } as c_long).map(|_| ())
@@ -474,8 +458,4 @@ pub fn raw_syscall6(n: i64, a: [u64; 6]) -> Result<i64, i32> {
     } else {
         Ok(r as i64)
     }
-}
-
-pub fn raw_fd(fd: &OwnedFd) -> RawFd {
-    fd.as_raw_fd()
 }
