@@ -73,8 +73,11 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd) -> ! {
         Ok(l) => l,
         Err(e) => fail(125, &e),
     };
-    // --- seccomp: the helper filter goes here once seccomp.rs provides it
-    // (after every listener is bound, before any connection is served).
+    // Every listener is bound and no connection is served yet: from here on
+    // the relay only accepts, connects, splices and copies.
+    if let Err(e) = crate::seccomp::install_helper_filter() {
+        fail(125, &e);
+    }
     let errors = start(listeners, upstream);
     let mut ready = std::fs::File::from(ready);
     if ready.write_all(&[1]).is_err() {
