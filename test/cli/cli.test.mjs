@@ -102,3 +102,31 @@ test(`exit status is the command's, or 128+N for signal N (${WHO})`, () => {
     cleanup();
   }
 });
+
+test(`doctor renders the launcher probe; --json passes it through (${WHO})`, () => {
+  const j = cordon(['doctor', '--json']);
+  const report = JSON.parse(j.stdout);
+  assert.match(report.launcherVersion, /^cordon-launcher /);
+  const rows = Object.entries(report).filter(([, v]) => v && typeof v === 'object' && 'ok' in v);
+  assert.ok(rows.length >= 5, j.stdout);
+  for (const [name, row] of rows) assert.equal(typeof row.ok, 'boolean', name);
+  assert.equal(j.code, rows.every(([, r]) => r.ok) ? 0 : 1);
+  assert.equal(report.uid, process.getuid());
+  const t = cordon(['doctor']);
+  assert.equal(t.code, j.code);
+  assert.match(t.stdout, /^launcher: /);
+  for (const [name] of rows) assert.ok(t.stdout.includes(name), name);
+});
+
+test(`--debug prints the plan on stderr and still runs the command (${WHO})`, () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = cordon(['--debug', '--', '/bin/echo', 'hello'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'hello\n');
+    assert.match(r.stderr, /filesystem, in order/);
+    assert.match(r.stderr, /cordon-launcher run/);
+  } finally {
+    cleanup();
+  }
+});

@@ -112,3 +112,35 @@ test(`E1: credential variables do not reach the command (${WHO})`, () => {
     p.cleanup();
   }
 });
+
+test(`deny-by-default reads: only system dirs, writable and allowRead paths exist (${WHO})`, () => {
+  const p = project();
+  const c = canary();
+  try {
+    writeFileSync(join(p.home, 'notes.txt'), c);
+    mkdirSync(join(p.home, 'docs'));
+    writeFileSync(join(p.home, 'docs', 'ok.txt'), 'shared-doc');
+    mkdirSync(join(p.root, 'other'));
+    writeFileSync(join(p.root, 'other', 'x.txt'), c);
+    const r = p.sh(
+      [
+        'cat ~/notes.txt 2>&1',
+        `cat ${p.root}/other/x.txt 2>&1`,
+        'cat ~/docs/ok.txt; echo',
+        'echo w > written && cat written',
+        'echo x > /new-root-file 2>/dev/null && echo ROOT-WRITABLE',
+        'ls / | tr "\\n" " "; echo',
+        'echo CORDON-RAN',
+      ].join('; '),
+      ['--deny-read-by-default', '--allow-read', '~/docs'],
+    );
+    assertRan(assert, r);
+    assert.ok(!r.stdout.includes(c), `canary leaked:\n${r.stdout}`);
+    assert.match(r.stdout, /shared-doc/);
+    assert.match(r.stdout, /^w$/m);
+    assert.doesNotMatch(r.stdout, /ROOT-WRITABLE/);
+    assert.doesNotMatch(r.stdout, /\bhome\b.*\bmnt\b|\bsrv\b/);
+  } finally {
+    p.cleanup();
+  }
+});
