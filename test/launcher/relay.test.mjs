@@ -1,0 +1,286 @@
+// The launcher's network data path, end to end: a real sandbox (own netns),
+// the relay on 127.0.0.1/::1 inside it, a real Unix-socket server in this
+// process standing in for the host proxy (docs/relay-protocol.md), inbound
+// --publish, and `cordon-launcher connect` against a SOCKS5 server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, connect } from 'node:net';
+import { createHash } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { LAUNCHER, BASE_MOUNTS, tempDir, run } from '../helpers.mjs';
+
+const PY = '/usr/bin/python3';
+// The launcher binary as the sandbox sees it (the test tree may live under
+// /tmp, which is a fresh tmpfs inside).
+const INNER_LAUNCHER = '/tmp/cordon-launcher';
+
+/** Buffered reads on a socket: exact byte counts, lines, and the rest. */
+function reader(sock) {
+  let buf = Buffer.alloc(0);
+  let ended = false;
+  let wake = null;
+  const onData = (d) => { buf = Buffer.concat([buf, d]); wake?.(); };
+  const onEnd = () => { ended = true; wake?.(); };
+  sock.on('data', onData);
+  sock.on('end', onEnd);
+  const more = () => new Promise((r) => { wake = () => { wake = null; r(); }; });
+  return {
+    async take(n) {
+      while (buf.length < n) {
+        if (ended) throw new Error(`end of input after ${buf.length} of ${n} bytes`);
+        await more();
+      }
+      const out = buf.subarray(0, n);
+      buf = buf.subarray(n);
+      return out;
+    },
+    async line() {
+      for (;;) {
+        const i = buf.indexOf(10);
+        if (i >= 0) {
+          const out = buf.subarray(0, i).toString('latin1');
+          buf = buf.subarray(i + 1);
+          return out;
+        }
+        if (ended) throw new Error('end of input before a line');
+        await more();
+      }
+    },
+    /** Stops buffering; returns what was read but not taken. */
+    detach() {
+      sock.off('data', onData);
+      sock.off('end', onEnd);
+      return { early: buf, ended };
+    },
+    async rest() {
+      while (!ended) await more();
+      const out = buf;
+      buf = Buffer.alloc(0);
+      return out;
+    },
+  };
+}
+
+/** A Unix-socket "host proxy" in DIR; `handle(sock, rd, preamble)` per connection. */
+async function hostProxy(dir, handle) {
+  const path = join(dir, 'relay.sock');
+  const preambles = [];
+  const errors = [];
+  const server = createServer({ allowHalfOpen: true }, (sock) => {
+    const rd = reader(sock);
+    rd.line()
+      .then((p) => { preambles.push(p); return handle(sock, rd, p); })
+      .catch((e) => { errors.push(e); sock.destroy(); });
+  });
+  await new Promise((r) => server.listen(path, r));
+  return { path, preambles, errors, close: () => new Promise((r) => server.close(r)) };
+}
+
+function relayArgs(sock, token, ports, extra = []) {
+  const args = ['run', ...BASE_MOUNTS, '--relay-socket', sock];
+  if (token) args.push('--relay-token', token);
+  for (const p of ports) args.push('--relay', String(p));
+  return [...args, ...extra];
+}
+
+// Inside: connect (first instruction: the relay must already listen), send
+// N random bytes while reading, half-close, read to the end. The host echoes
+// and, after the client's end, appends the sha256 of what it received.
+const BULK = `
+import socket, hashlib, os, sys, threading
+fam, host, n = socket.AF_INET6 if sys.argv[1] == '6' else socket.AF_INET, sys.argv[2], int(sys.argv[3])
+s = socket.socket(fam); s.connect((host, 3128))
+data = os.urandom(n)
+def send():
+    s.sendall(data); s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send); t.start()
+got = bytearray()
+while True:
+    b = s.recv(1 << 20)
+    if not b: break
+    got += b
+t.join()
+sent = hashlib.sha256(data).hexdigest()
+echo_ok = hashlib.sha256(got[:n]).hexdigest() == sent
+print(sent, len(got), echo_ok, bytes(got[n:]).decode())
+`;
+
+test('relay: preamble, 50 MB both ways intact, client half-close still gets the reply', async () => {
+  const { dir, cleanup } = tempDir();
+  let received = 0;
+  let receivedHash = '';
+  const proxy = await hostProxy(dir, (sock, rd) => new Promise((resolve) => {
+    const h = createHash('sha256');
+    const { early, ended } = rd.detach();
+    const finish = () => { receivedHash = h.digest('hex'); sock.end(receivedHash); resolve(); };
+    const onData = (d) => {
+      received += d.length;
+      h.update(d);
+      if (!sock.write(d)) { sock.pause(); sock.once('drain', () => sock.resume()); }
+    };
+    if (early.length) onData(early);
+    if (ended) return finish();
+    sock.on('data', onData);
+    sock.on('end', finish);
+  }));
+  try {
+    const n = 50 * 1024 * 1024;
+    const r = await run(LAUNCHER, relayArgs(proxy.path, 'tok-3f9a', [3128], ['--', PY, '-c', BULK, '4', '127.0.0.1', String(n)]));
+    assert.equal(r.code, 0, r.stderr);
+    const [sent, len, echoOk, trailer] = r.stdout.trim().split(' ');
+    assert.deepEqual(proxy.errors, []);
+    assert.deepEqual(proxy.preambles, ['CORDON1 tok-3f9a 3128']);
+    assert.equal(received, n, 'host got every byte');
+    assert.equal(receivedHash, sent, 'host got the bytes unchanged');
+    assert.equal(Number(len), n + 64, 'sandbox got the echo and the trailer');
+    assert.equal(echoOk, 'True', 'echo unchanged');
+    assert.equal(trailer, sent, 'reply after the half-close arrived');
+  } finally {
+    await proxy.close();
+    cleanup();
+  }
+});
+
+// Connects to each HOST PORT given, half-closes, prints what came back.
+const PROBE = `
+import socket, sys
+for host, port in zip(sys.argv[1::2], sys.argv[2::2]):
+    s = socket.create_connection((host, int(port)))
+    s.shutdown(socket.SHUT_WR)
+    got = b''
+    try:
+        while True:
+            b = s.recv(65536)
+            if not b: break
+            got += b
+    except ConnectionResetError:
+        got += b'<reset>'
+    print(host, port, got.decode() or '<closed>')
+`;
+
+test('relay: ::1 and 127.0.0.1, several ports, no token, ready before the command runs', async () => {
+  const { dir, cleanup } = tempDir();
+  // The host answers with the preamble it got, after the client's end.
+  const proxy = await hostProxy(dir, async (sock, rd, pre) => {
+    await rd.rest();
+    sock.end(pre);
+  });
+  try {
+    // Three fresh sandboxes: each connects in its first instruction.
+    for (let i = 0; i < 3; i++) {
+      const r = await run(LAUNCHER, relayArgs(proxy.path, null, [3128, 1080], ['--', PY, '-c', PROBE, '::1', '3128', '127.0.0.1', '1080', 'localhost', '3128']));
+      assert.equal(r.code, 0, r.stderr);
+      const lines = r.stdout.trim().split('\n');
+      assert.equal(lines[0], '::1 3128 CORDON1 - 3128');
+      assert.equal(lines[1], '127.0.0.1 1080 CORDON1 - 1080');
+      assert.equal(lines[2], 'localhost 3128 CORDON1 - 3128');
+    }
+    assert.deepEqual(proxy.errors, []);
+  } finally {
+    await proxy.close();
+    cleanup();
+  }
+});
+
+test('relay: an absent host proxy closes the client, the command carries on', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const r = await run(LAUNCHER, relayArgs(join(dir, 'nobody.sock'), 't', [3128], ['--', PY, '-c', PROBE, '127.0.0.1', '3128']));
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.trim(), /^127\.0\.0\.1 3128 (<closed>|<reset>)$/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('relay: --publish makes a server inside reachable through the host socket (0600)', async () => {
+  const { dir, cleanup } = tempDir();
+  const hostSock = join(dir, 'pub.sock');
+  const server = `
+import socket
+l = socket.socket(); l.bind(('127.0.0.1', 8080)); l.listen(4)
+print('ready', flush=True)
+for _ in range(2):
+    c, _ = l.accept(); data = b''
+    while True:
+        b = c.recv(65536)
+        if not b: break
+        data += b
+    c.sendall(b'pong:' + data); c.close()
+`;
+  const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--publish', hostSock, '8080', '--', PY, '-c', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((r) => child.on('close', (code) => r(code)));
+  try {
+    await new Promise((resolve, reject) => {
+      child.stdout.on('data', (d) => { if (String(d).includes('ready')) resolve(); });
+      child.on('close', () => reject(new Error(`sandbox ended early: ${stderr}`)));
+    });
+    const st = statSync(hostSock);
+    assert.ok(st.isSocket());
+    assert.equal(st.mode & 0o777, 0o600);
+    const ask = (msg) => new Promise((resolve, reject) => {
+      const c = connect(hostSock);
+      let got = '';
+      c.on('data', (d) => (got += d));
+      c.on('end', () => resolve(got));
+      c.on('error', reject);
+      c.end(msg);
+    });
+    assert.equal(await ask('ping'), 'pong:ping');
+    assert.equal(await ask('x'.repeat(300000)), 'pong:' + 'x'.repeat(300000));
+    assert.equal(await exited, 0, stderr);
+  } finally {
+    child.kill('SIGKILL');
+    cleanup();
+  }
+});
+
+/** A SOCKS5 server behind the relay socket: allows everything but denied.test. */
+async function socksProxy(dir, seen) {
+  return hostProxy(dir, async (sock, rd) => {
+    assert.deepEqual([...await rd.take(3)], [5, 1, 0]);
+    sock.write(Buffer.from([5, 0]));
+    const head = await rd.take(4);
+    let host;
+    if (head[3] === 3) host = (await rd.take((await rd.take(1))[0])).toString();
+    else if (head[3] === 1) host = [...await rd.take(4)].join('.');
+    else host = `[${(await rd.take(16)).toString('hex')}]`;
+    const port = (await rd.take(2)).readUInt16BE(0);
+    seen.push(`${host}:${port}`);
+    if (host === 'denied.test') return void sock.end(Buffer.from([5, 2, 0, 1, 0, 0, 0, 0, 0, 0]));
+    sock.write(Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 22]));
+    sock.write(`hello ${host}:${port}\n`);
+    // Answers only after the client's end: connect must half-close, not close.
+    const rest = await rd.rest();
+    sock.end(rest.toString().toUpperCase());
+  });
+}
+
+test('connect: SOCKS5 through the relay, allowed and blocked', async () => {
+  const { dir, cleanup } = tempDir();
+  const seen = [];
+  const proxy = await socksProxy(dir, seen);
+  const connectIn = (host) => run(LAUNCHER, relayArgs(proxy.path, 'tk', [1080], ['--ro-bind', LAUNCHER, INNER_LAUNCHER, '--', INNER_LAUNCHER, 'connect', host, '22']), { input: 'ping\nsecond line\n' });
+  try {
+    const ok = await connectIn('allowed.test');
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, 'hello allowed.test:22\nPING\nSECOND LINE\n');
+    assert.equal(ok.stderr, '');
+    const ip = await connectIn('10.9.8.7');
+    assert.equal(ip.stdout, 'hello 10.9.8.7:22\nPING\nSECOND LINE\n');
+    const no = await connectIn('denied.test');
+    assert.equal(no.code, 1);
+    assert.equal(no.stdout, '');
+    assert.equal(no.stderr, 'cordon-launcher: connect: denied.test:22: blocked by the sandbox network policy\n');
+    assert.deepEqual(seen, ['allowed.test:22', '10.9.8.7:22', 'denied.test:22']);
+    assert.ok(proxy.preambles.every((p) => p === 'CORDON1 tk 1080'), proxy.preambles.join());
+    assert.deepEqual(proxy.errors, []);
+  } finally {
+    await proxy.close();
+    cleanup();
+  }
+});
