@@ -387,16 +387,18 @@ export class Sandbox {
    *  with /bin/sh -c. Rejects with SandboxSetupError when the sandbox could
    *  not be built, AbortError when `signal` fired. */
   async run(cmd: string[] | string, opts: RunOptions = {}): Promise<CommandResult> {
-    const child = await this.spawnAsync(cmd, { ...opts, stdio: ['pipe', 'pipe', 'pipe'] });
+    // Without input the command reads /dev/null: the same EOF, one pipe fewer.
+    const child = await this.spawnAsync(cmd, { ...opts, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout!.on('data', (d: Buffer) => out.push(d));
     child.stderr!.on('data', (d: Buffer) => err.push(d));
     const closed = new Promise<void>((res) => child.once('close', () => res()));
-    // The command may exit without reading its input: EPIPE is not an error here.
-    child.stdin!.on('error', () => {});
-    if (opts.input !== undefined) child.stdin!.end(opts.input);
-    else child.stdin!.end();
+    if (opts.input !== undefined) {
+      // The command may exit without reading its input: EPIPE is not an error here.
+      child.stdin!.on('error', () => {});
+      child.stdin!.end(opts.input);
+    }
     let r: CommandResult;
     try {
       r = await child.result;
