@@ -92,8 +92,9 @@ export const SYSTEM_READ_ALLOWLIST = [
 /** Environment variables never passed in (credentials), matched on the
  *  upper-cased name. env.allow re-admits one. */
 export const ENV_DENY_PATTERNS: RegExp[] = [
-  /TOKEN/,
-  /SECRET/,
+  // Whole words only: TOKENIZERS_PARALLELISM or SECRETARY_NAME are not secrets.
+  /(^|_)(ACCESS_|AUTH_|REFRESH_|ID_|SESSION_)?TOKENS?($|_)/,
+  /(^|_)SECRETS?($|_)/,
   /PASSWORD/,
   /PASSWD/,
   /PASSPHRASE/,

@@ -256,9 +256,22 @@ test('allowWrite /tmp does not share the host /tmp', () => {
 });
 
 test('environment: caller minus credentials, plus the sandbox markers; proxy vars in proxy mode', () => {
-  const env = { PATH: '/usr/bin', HOME: '/home/u', GH_TOKEN: 't', AWS_SECRET_ACCESS_KEY: 's', OPENAI_API_KEY: 'k', LANG: 'C', HTTPS_PROXY: 'http://u:p@corp:8080', MYVAR: 'x' };
-  const p = plan({ env: { deny: ['MYVAR'] } }, ['/w/'], { env });
-  assert.deepEqual(Object.keys(p.env).sort(), ['CORDON_SANDBOX', 'HOME', 'LANG', 'PATH', 'SANDBOX_RUNTIME', 'TMPDIR']);
+  const env = {
+    PATH: '/usr/bin',
+    HOME: '/home/u',
+    GH_TOKEN: 't',
+    AWS_SECRET_ACCESS_KEY: 's',
+    OPENAI_API_KEY: 'k',
+    PGPASSWORD: 'p',
+    CLIENT_SECRET: 'c',
+    LANG: 'C',
+    HTTPS_PROXY: 'http://u:p@corp:8080',
+    MYVAR: 'x',
+    MYPREFIX_A: 'a',
+    TOKENIZERS_PARALLELISM: 'false',
+  };
+  const p = plan({ env: { deny: ['MYVAR', 'MYPREFIX_*'] } }, ['/w/'], { env });
+  assert.deepEqual(Object.keys(p.env).sort(), ['CORDON_SANDBOX', 'HOME', 'LANG', 'PATH', 'SANDBOX_RUNTIME', 'TMPDIR', 'TOKENIZERS_PARALLELISM']);
   assert.equal(p.env.TMPDIR, '/tmp');
   assert.equal(p.network.mode, 'none');
   const q = plan({ network: { allowedDomains: ['example.com', 'localhost:5432'] }, env: { allow: ['GH_TOKEN'] } }, ['/w/'], { env });
@@ -284,4 +297,23 @@ test('the real filesystem works through realFacts (smoke)', () => {
   const p = compile(parseSettings({ filesystem: { allowWrite: ['.'] } }), realFacts({ cwd: '/usr' }), ['true']);
   assert.equal(p.mounts[0].op, 'ro-bind');
   assert.ok(ops(p).includes('bind /usr'));
+});
+
+test('filesystem.disabled: host root writable, no masks, Landlock off', () => {
+  const p = plan({ filesystem: { disabled: true } }, ['/home/u/.ssh/id', '/w/']);
+  assert.deepEqual(ops(p), ['bind /', 'dev /dev', 'proc /proc']);
+  assert.equal(p.landlock.mode, 'off');
+  assert.ok(p.notes.some((n) => n.includes('filesystem.disabled')));
+});
+
+test('ignored srt keys are reported in the notes', () => {
+  const p = plan({ allowPty: true, ripgrep: { command: 'rg' }, network: { allowMachLookup: ['x'] } }, ['/w/']);
+  assert.ok(p.notes.some((n) => n.startsWith('allowPty: ignored')));
+  assert.ok(p.notes.some((n) => n.startsWith('ripgrep: ignored')));
+  assert.ok(p.notes.some((n) => n.startsWith('network.allowMachLookup: ignored')));
+});
+
+test('settings files in a writable root are protected', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/policy.json'], { settingsFiles: ['/w/policy.json'] }));
+  assert.ok(m.includes('ro-bind /w/policy.json'));
 });
