@@ -26,6 +26,8 @@ export interface NetworkStartOptions {
   debug?: (line: string) => void;
   violations: SandboxViolationStore;
   onViolation: (v: SandboxViolationEvent) => void;
+  /** Ports to publish for the life of the session (host 127.0.0.1:PORT -> sandbox). */
+  publish?: number[];
 }
 
 interface SessionModule {
@@ -78,7 +80,15 @@ export async function ensureNetwork(o: NetworkStartOptions): Promise<NetworkSess
   };
   const setLists = raw.setCommandLists ?? raw.updateCommand;
   if (setLists) session.setCommandLists = (t, l) => setLists.call(raw, t, l);
-  if (raw.publish) {
+  for (const port of o.publish ?? []) {
+    if (!raw.publish) {
+      await raw.close();
+      throw new UnsupportedError('publishing ports is not supported by this network layer');
+    }
+    const r = await raw.publish(port);
+    published.set(port, typeof r === 'string' ? r : r.socketPath);
+  }
+  if (published.size) {
     session.publishSockets = (ports) => {
       const m = new Map<number, string>();
       for (const p of ports) {

@@ -230,7 +230,8 @@ export class Sandbox {
 
   /** Whether commands get the proxies (rather than no network at all). */
   private wantsProxy(config: SandboxRuntimeConfig, p?: CommandPolicy): boolean {
-    return this.opts.alwaysProxy === true || config.network.allowedDomains.length > 0 || this.opts.ask !== undefined || (p?.network?.allowedDomains?.length ?? 0) > 0;
+    // Published ports are served by the host session too.
+    return this.opts.alwaysProxy === true || (this.opts.publish?.length ?? 0) > 0 || config.network.allowedDomains.length > 0 || this.opts.ask !== undefined || (p?.network?.allowedDomains?.length ?? 0) > 0;
   }
 
   private compilePlan(config: SandboxRuntimeConfig, facts: Facts, argv: string[], p?: CommandPolicy): Plan {
@@ -257,6 +258,7 @@ export class Sandbox {
       debug: this.debug,
       violations: this.violations,
       onViolation: (v) => this.routeViolation(v),
+      ...(this.opts.publish?.length ? { publish: this.opts.publish } : {}),
     }).then((s) => (this.network = s));
     return this.networkStarting;
   }
