@@ -78,10 +78,44 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
     return r.matches;
   };
 
+  // Directories the command can write, as spelled by the policy: a symlink in
+  // one of them may have been planted by an earlier run (`ln -s ~ out`), so
+  // a widening rule that reaches through it must not land outside it (srt
+  // skips such write paths too).
+  const plantable = fsCfg.allowWrite
+    .map((e) => absolutize(e, facts.cwd, facts.home))
+    .filter((a) => !isGlob(a))
+    .map((a) => fsx.realpath(a))
+    .filter((a): a is string => a !== undefined);
+  const escapesThroughLink = (p: string, real: string): string | undefined => {
+    let cur = '/';
+    for (const comp of p.split('/').filter(Boolean)) {
+      const next = posix.join(cur, comp);
+      const st = fsx.lstat(next);
+      if (!st) return undefined;
+      if (st.kind === 'symlink') {
+        const parent = fsx.realpath(cur) ?? cur;
+        const holders = plantable.filter((w) => isUnder(parent, w));
+        if (holders.length && !holders.some((w) => isUnder(real, w))) return next;
+        const r = fsx.realpath(next);
+        if (r === undefined) return undefined;
+        cur = r;
+      } else cur = next;
+    }
+    return undefined;
+  };
+
   const addEntries = (kind: Kind, entries: readonly string[], origin: string, quietMissing = false) => {
     for (const entry of entries) {
       for (const p of spelled(entry)) {
         const r = resolveReal(p, fsx);
+        if ((kind === 'allowWrite' || kind === 'allowRead') && r.exists && plantable.length) {
+          const link = escapesThroughLink(p, r.path);
+          if (link) {
+            notes.push(`${origin} ${entry}: reaches ${r.path} through the symlink ${link} in a writable directory; skipped`);
+            continue;
+          }
+        }
         if (r.path.startsWith('/dev/') || r.path === '/dev' || r.path === '/proc' || r.path.startsWith('/proc/')) {
           notes.push(`${origin} ${entry}: ${r.path} is provided by the sandbox itself; skipped`);
           continue;
@@ -113,7 +147,14 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
     addEntries('allowRead', fsCfg.allowRead ?? [], 'allowRead');
     const credFiles = (config.credentials?.files ?? []).filter((f) => f.mode === 'deny').map((f) => String(f.path));
     addEntries('denyRead', credFiles, 'credentials.files');
-    addEntries('denyRead', HOME_CREDENTIAL_STORES.map((p) => posix.join(facts.home, p)), 'credential store', true);
+    // Root inside the sandbox can read every user's files: hide every home's
+    // credential stores then, not only the caller's.
+    const homes = new Set([facts.home]);
+    if (facts.uid === 0) {
+      homes.add('/root');
+      for (const n of fsx.readdir('/home') ?? []) homes.add(`/home/${n}`);
+    }
+    for (const h of homes) addEntries('denyRead', HOME_CREDENTIAL_STORES.map((p) => posix.join(h, p)), 'credential store', true);
     addEntries('denyRead', SYSTEM_SECRETS, 'system secret', true);
     if (!config.network.allowAllUnixSockets)
       addEntries('denyRead', hostSocketPaths(facts.uid, facts.env), 'host sockets', true);

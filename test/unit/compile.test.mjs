@@ -317,3 +317,21 @@ test('settings files in a writable root are protected', () => {
   const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/policy.json'], { settingsFiles: ['/w/policy.json'] }));
   assert.ok(m.includes('ro-bind /w/policy.json'));
 });
+
+test('a widening rule that reaches through a symlink planted in a writable dir is skipped', () => {
+  const entries = ['/w/out -> /home/u', '/w/dist -> build', '/w/build/', '/home/u/.bashrc'];
+  const p = plan({ filesystem: { allowWrite: ['.', './out', './dist'], allowRead: ['./out'] } }, entries);
+  const m = ops(p);
+  assert.ok(!m.includes('bind /home/u'), m.join('\n'));
+  assert.ok(p.notes.some((n) => n.includes('through the symlink /w/out')));
+  // A link that stays inside the writable root is fine (and redundant here).
+  assert.ok(!p.notes.some((n) => n.includes('/w/dist')));
+});
+
+test('as root, every home directory\'s credential stores are hidden', () => {
+  const entries = ['/home/alice/.ssh/id', '/home/bob/.aws/credentials', '/root/.ssh/id', '/w/'];
+  const m = ops(plan({}, entries, { uid: 0, home: '/root' }));
+  for (const s of ['mask /home/alice/.ssh', 'mask /home/bob/.aws', 'mask /root/.ssh']) assert.ok(m.includes(s), s);
+  const u = ops(plan({}, entries, { uid: 1000, home: '/home/alice' }));
+  assert.ok(u.includes('mask /home/alice/.ssh') && !u.includes('mask /home/bob/.aws'));
+});
