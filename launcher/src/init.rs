@@ -46,6 +46,16 @@ pub fn main(ctx: Pid1Ctx) -> ! {
             die("mount namespace", "not isolated from the host");
         }
     }
+    // The janitor must not clean up before this mount namespace is gone
+    // (unlinking a placeholder from outside would lazily unmount the mask
+    // inside). Our pidfd turns readable only after every process of the
+    // pid namespace was reaped, hence after they all dropped the namespace.
+    if let Some(j) = &ctx.janitor {
+        let sent = sys::pidfd_self().and_then(|p| sys::send_msg(j, b"p", Some(p.as_raw_fd()), None));
+        if let Err(e) = sent {
+            die("janitor", &sys::errno_text(&e));
+        }
+    }
     let built = match crate::mounts::build(cfg, ctx.janitor.as_ref()) {
         Ok(b) => b,
         Err(e) => die(&e.step, &e.reason),

@@ -40,10 +40,12 @@ pub fn main(sock: OwnedFd) -> ! {
     crate::security_helper_filter();
 
     let mut recs: Vec<Record> = Vec::new();
+    let mut pid1: Option<OwnedFd> = None;
     let mut buf = [0u8; 4200];
     loop {
         match sys::recv_msg(&sock, &mut buf, false) {
             Ok(r) if r.len == 0 && r.fd.is_none() => break, // EOF: every sender is gone
+            Ok(r) if &buf[..r.len] == b"p" => pid1 = r.fd,
             Ok(r) => {
                 if let (Some(fd), Some((kind, dev, ino, name))) = (r.fd, parse_record(&buf[..r.len])) {
                     recs.push(Record { parent: fd, kind, dev, ino, name });
@@ -51,6 +53,13 @@ pub fn main(sock: OwnedFd) -> ! {
             }
             Err(_) => break,
         }
+    }
+    // EOF came when PID 1 closed its descriptors, which is before the rest
+    // of its pid namespace (and so the mount namespace) is torn down. Its
+    // pidfd is readable only once all of that is done.
+    if let Some(p) = &pid1 {
+        let mut pf = [sys::PollFd { fd: p.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
+        while matches!(sys::poll_fds(&mut pf, -1), Ok(0)) {}
     }
     for r in recs.iter().rev() {
         let Ok(st) = sys::stat_at(r.parent.as_raw_fd(), &r.name) else { continue };

@@ -983,3 +983,10 @@ pub fn ns_ino(name: &str) -> io::Result<u64> {
     cvt(unsafe { statx(AT_FDCWD, p.as_ptr(), 0, 0x7ff, buf.as_mut_ptr()) })?;
     Ok(u64::from_ne_bytes(buf[32..40].try_into().unwrap()))
 }
+
+/// A pidfd for this very process (pidfd_open(getpid())): pollable from any
+/// pid namespace, readable once the process has fully exited.
+pub fn pidfd_self() -> io::Result<OwnedFd> {
+    // SAFETY: integer arguments; the kernel returns a new descriptor.
+    fd_from(unsafe { syscall(434, getpid() as c_long, 0 as c_uint) })
+}
