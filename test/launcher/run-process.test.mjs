@@ -91,10 +91,16 @@ test('--info-fd child-pid is the command\'s host pid', async () => {
   const mark = unique();
   const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--info-fd', '3', '--', '/bin/sleep', mark], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
   const line = await new Promise((res) => child.stdio[3].once('data', (d) => res(JSON.parse(String(d).split('\n')[0]))));
-  const hostPid = line['child-pid'];
-  assert.ok(readFileSync(`/proc/${hostPid}/cmdline`, 'latin1').includes(mark));
-  child.kill('SIGTERM');
-  await new Promise((res) => child.on('close', res));
+  const closed = new Promise((res) => child.on('close', res));
+  try {
+    const hostPid = line['child-pid'];
+    // The host pid names the command's process: pid 2 in the sandbox (after PID 1).
+    const nspid = readFileSync(`/proc/${hostPid}/status`, 'utf8').match(/^NSpid:\s+(.*)$/m)[1].split(/\s+/).map(Number);
+    assert.deepEqual(nspid, [hostPid, 2]);
+  } finally {
+    child.kill('SIGTERM');
+    await closed;
+  }
 });
 
 test('/proc shows only the sandbox\'s processes', () => {
@@ -113,26 +119,38 @@ test('a detached daemon ((setsid sleep &)) does not outlive the command', async 
   assert.deepEqual(await gone(`sleep\0${mark}`), []);
 });
 
+/** Waits (bounded) until some process carries MARK. */
+async function appears(mark, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!pidsWith(mark).length && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return pidsWith(mark).length > 0;
+}
+
 test('the caller SIGKILLed: nothing of the sandbox survives', async () => {
   const mark = unique();
   // The caller is a shell that started the launcher; it is killed -9.
-  const caller = spawn('/bin/sh', ['-c', `"${LAUNCHER}" run ${BASE_MOUNTS.join(' ')} -- /bin/sh -c 'echo ready; exec sleep ${mark}'; echo after`], {
+  const caller = spawn('/bin/sh', ['-c', `"${LAUNCHER}" run ${BASE_MOUNTS.join(' ')} -- /bin/sh -c 'exec sleep ${mark}'; echo after`], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  await new Promise((res) => caller.stdout.on('data', (d) => String(d).includes('ready') && res()));
-  assert.ok(pidsWith(`sleep\0${mark}`).length >= 1);
-  caller.kill('SIGKILL');
+  try {
+    assert.ok(await appears(`sleep\0${mark}`), 'the sandboxed sleep never started');
+  } finally {
+    caller.kill('SIGKILL');
+  }
   assert.deepEqual(await gone(`sleep\0${mark}`), []);
   assert.deepEqual(await gone(mark), []);
 });
 
 test('the launcher SIGKILLed: nothing of the sandbox survives', async () => {
   const mark = unique();
-  const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--', '/bin/sh', '-c', `echo ready; (setsid sleep ${mark} &); exec sleep ${mark}`], {
+  const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--', '/bin/sh', '-c', `(setsid sleep ${mark} &); exec sleep ${mark}`], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  await new Promise((res) => child.stdout.on('data', (d) => String(d).includes('ready') && res()));
-  child.kill('SIGKILL');
+  try {
+    assert.ok(await appears(`sleep\0${mark}`), 'the sandboxed sleep never started');
+  } finally {
+    child.kill('SIGKILL');
+  }
   assert.deepEqual(await gone(mark), []);
 });
 
