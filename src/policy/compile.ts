@@ -13,7 +13,7 @@ import { posix } from 'node:path';
 import type { SandboxRuntimeConfig } from '../config/schema.js';
 import { ignoredKeys } from '../config/locate.js';
 import type { Mount, Plan, NetworkPlan, UnixSocketPolicy } from './plan.js';
-import type { Facts } from './facts.js';
+import type { Facts, MountFact } from './facts.js';
 import { absolutize, depth, expandGlob, isGlob, isUnder, resolveReal } from './paths.js';
 import { DEFAULT_SEARCH_DEPTH, findNested, topLevelProtected } from './mandatory.js';
 import {
@@ -159,6 +159,18 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
     if (!config.network.allowAllUnixSockets)
       addEntries('denyRead', hostSocketPaths(facts.uid, facts.env), 'host sockets', true);
     if (defaultDenyRead) addEntries('allowRead', SYSTEM_READ_ALLOWLIST.filter((p) => fsx.lstat(p)?.kind === 'dir'), 'system', true);
+  }
+
+  // F8: a denied path may be reachable under another spelling, a second
+  // mount of the same filesystem (a bind of /home at /mnt/home). Deny every
+  // such alias too.
+  if (!disabled && facts.mounts?.length) {
+    for (const a of mountAliases([...rules].filter(([, k]) => k.has('denyRead')).map(([p]) => p), facts.mounts)) {
+      if (!rules.has(a.alias) && fsx.lstat(a.alias)) {
+        add('denyRead', a.alias);
+        notes.push(`denyRead ${a.of}: also hidden at ${a.alias} (another mount of the same filesystem)`);
+      }
+    }
   }
 
   const stateAt = (p: string): State => {
@@ -415,4 +427,26 @@ function buildEnv(config: SandboxRuntimeConfig, facts: Facts, network: NetworkPl
   env.CORDON_SANDBOX = '1';
   env.SANDBOX_RUNTIME = '1';
   return env;
+}
+
+/** Other paths under which the content of each path in `paths` is mounted. */
+export function mountAliases(paths: string[], mounts: MountFact[]): Array<{ of: string; alias: string }> {
+  const out: Array<{ of: string; alias: string }> = [];
+  const skip = (mp: string) => isUnder(mp, '/proc') || isUnder(mp, '/sys') || isUnder(mp, '/dev');
+  for (const p of paths) {
+    // The mount p is on: the deepest mount point above it (the last one
+    // listed wins for stacked mounts).
+    let on: MountFact | undefined;
+    for (const m of mounts) if (isUnder(p, m.mountPoint) && (!on || depth(m.mountPoint) >= depth(on.mountPoint))) on = m;
+    if (!on || on.root.startsWith('/') === false) continue;
+    const inFs = posix.join(on.root, posix.relative(on.mountPoint, p));
+    for (const m of mounts) {
+      if (m === on || m.dev !== on.dev || skip(m.mountPoint)) continue;
+      let alias: string | undefined;
+      if (isUnder(inFs, m.root)) alias = posix.join(m.mountPoint, posix.relative(m.root, inFs));
+      else if (isUnder(m.root, inFs)) alias = m.mountPoint; // part of p mounted elsewhere
+      if (alias && alias !== p && !isUnder(alias, p)) out.push({ of: p, alias });
+    }
+  }
+  return out;
 }

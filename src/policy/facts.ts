@@ -1,7 +1,7 @@
 // The facts the compiler reads about the machine, injected so that the
 // compiler stays a pure function: unit tests pass a fake filesystem, the CLI
 // and the library pass realFacts().
-import { lstatSync, readdirSync, realpathSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 
 export interface StatFact {
@@ -18,6 +18,26 @@ export interface FsFacts {
   readdir(path: string): string[] | undefined;
 }
 
+export interface MountFact {
+  /** major:minor of the filesystem. */
+  dev: string;
+  /** The directory of that filesystem shown at mountPoint. */
+  root: string;
+  mountPoint: string;
+}
+
+/** Parses /proc/self/mountinfo (octal escapes such as \040 decoded). */
+export function parseMountinfo(text: string): MountFact[] {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const out: MountFact[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    if (f.length < 5 || !f[2] || !f[3] || !f[4]) continue;
+    out.push({ dev: f[2], root: unescape(f[3]), mountPoint: unescape(f[4]) });
+  }
+  return out;
+}
+
 export interface Facts {
   cwd: string;
   home: string;
@@ -31,6 +51,9 @@ export interface Facts {
   /** Settings files in use: protected from writes like the mandatory denies. */
   settingsFiles?: string[];
   fs: FsFacts;
+  /** The host's mounts (from /proc/self/mountinfo), used to find other
+   *  spellings of a hidden path (a second bind of the same filesystem). */
+  mounts?: MountFact[];
   /** Monotonic-ish clock for walk budgets (ms); defaults to no time budget. */
   now?: () => number;
 }
@@ -73,7 +96,16 @@ export function realFacts(over: Partial<Facts> = {}): Facts {
     env: process.env,
     tmpdir: tmpdir(),
     fs: realFs,
+    mounts: readMounts(),
     now: () => performance.now(),
     ...over,
   };
+}
+
+function readMounts(): MountFact[] | undefined {
+  try {
+    return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'));
+  } catch {
+    return undefined;
+  }
 }

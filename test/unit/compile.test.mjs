@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { compile } from '../../dist/policy/compile.js';
 import { parseSettings } from '../../dist/config/load.js';
 import { clearMandatoryCache } from '../../dist/policy/mandatory.js';
-import { realFacts } from '../../dist/policy/facts.js';
+import { realFacts, parseMountinfo } from '../../dist/policy/facts.js';
 
 /** A fake fs from a list of paths: "dir/" entries are directories, "a -> b"
  *  symlinks, the rest files. Parents are implied. */
@@ -334,4 +334,24 @@ test('as root, every home directory\'s credential stores are hidden', () => {
   for (const s of ['mask /home/alice/.ssh', 'mask /home/bob/.aws', 'mask /root/.ssh']) assert.ok(m.includes(s), s);
   const u = ops(plan({}, entries, { uid: 1000, home: '/home/alice' }));
   assert.ok(u.includes('mask /home/alice/.ssh') && !u.includes('mask /home/bob/.aws'));
+});
+
+test('F8: a denied path is also hidden under a second mount of the same filesystem', () => {
+  const mounts = parseMountinfo(
+    [
+      '27 1 254:0 / / rw - ext4 /dev/vda rw',
+      '40 27 254:0 /home /mnt/home\\040alias rw - ext4 /dev/vda rw',
+      '41 27 254:0 /home/u/.ssh /srv/keys rw - ext4 /dev/vda rw',
+      '42 27 0:50 / /data rw - tmpfs t rw',
+    ].join('\n'),
+  );
+  assert.equal(mounts[1].mountPoint, '/mnt/home alias');
+  const entries = ['/home/u/.ssh/id', '/mnt/home alias/u/.ssh/id', '/srv/keys/id', '/data/x', '/w/'];
+  const m = ops(plan({}, entries, { mounts }));
+  for (const s of ['mask /home/u/.ssh', 'mask /mnt/home alias/u/.ssh', 'mask /srv/keys']) assert.ok(m.includes(s), `${s}\n${m.join('\n')}`);
+});
+
+test('realFacts reads this machine\'s mounts', () => {
+  const f = realFacts();
+  assert.ok(f.mounts.some((m) => m.mountPoint === '/'));
 });
