@@ -80,7 +80,9 @@ function runTimed(cmd, args, opts = {}) {
 async function mustRun(cmd, args, opts) {
   const r = await runTimed(cmd, args, opts);
   if (r.code !== 0) {
-    const why = (r.stderr.trim() || r.stdout.trim()).split('\n').filter(Boolean).slice(-1)[0] ?? '';
+    // A Node crash ends with its version line; the useful line is the error.
+    const lines = (r.stderr.trim() || r.stdout.trim()).split('\n').map((l) => l.trim()).filter(Boolean);
+    const why = lines.find((l) => /^(\w*Error\b|cordon|srt|curl|bwrap)/.test(l) || /error:/i.test(l)) ?? lines.at(-1) ?? '';
     throw new Error(`${shortCmd(cmd, args)} exited ${r.code ?? 'by ' + r.signal}${why ? ': ' + why : ''}`);
   }
   return r;
@@ -605,12 +607,9 @@ async function benchScaling(P) {
   const rounds = Q ? 5 : 20;
   const sizes = Q ? [10, 10000] : [10, 10000, 100000];
   const domainsN = [1, 10, 100];
+  const domainList = (n) => Array.from({ length: n }, (_, i) => (i === 0 ? 'example.com' : `host${i}.example.org`));
   const srtMod = P.srt === true ? await import(pathToFileURL(SRT_LIB).href) : null;
-  const tools = [
-    { tool: 'cordon Sandbox.run', ok: P.lib, make: (d) => cordonSandbox(P, d) },
-    { tool: 'srt SandboxManager.wrapWithSandbox + spawn', ok: P.srt, make: (d) => managerAdapter(srtMod, 'srt', d) },
-  ];
-  // cwd size: one sandbox per tool, every cwd size interleaved.
+  const CORDON = 'cordon Sandbox.run', SRT = 'srt SandboxManager.wrapWithSandbox + spawn';
   const trees = [];
   for (const n of sizes) {
     const dir = join(TMP, `tree-${n}`);
@@ -619,45 +618,61 @@ async function benchScaling(P) {
     trees.push({ n, dir });
     log(`scaling: made ${n} files in ${Date.now() - t0} ms`);
   }
-  for (const { tool, ok, make } of tools) {
-    if (ok !== true) { skipRow(sec, tool, ok, { metric: 'cwd size' }); continue; }
-    let a;
-    try { a = await make(['example.com']); await a.run(trees[0].dir); } catch (e) { skipRow(sec, tool, firstLine(e), { metric: 'cwd size' }); try { await a?.close(); } catch {} continue; }
-    const variants = trees.map(({ n, dir }) => ({ name: `cwd with ${n} files`, run: () => a.run(dir) }));
+  // Every (tool, size) pair runs interleaved with every other, so load on
+  // the machine hits them alike. cordon gets one Sandbox per domain-list
+  // size; srt's manager is a singleton, so it is switched with updateConfig
+  // outside the timed part.
+  const closers = [];
+  const cwdVariants = [], domVariants = [];
+  const declare = (list, tool, metric, run) => list.push({ seq: seqNext(), name: `${tool} @ ${metric}`, tool, metric, run });
+  if (P.lib === true) {
+    try {
+      const boxes = new Map();
+      for (const n of domainsN) {
+        const a = await cordonSandbox(P, domainList(n));
+        closers.push(a.close);
+        boxes.set(n, a);
+      }
+      await boxes.get(1).run(trees[0].dir);
+      for (const t of trees) declare(cwdVariants, CORDON, `cwd with ${t.n} files`, () => boxes.get(1).run(t.dir));
+      for (const n of domainsN) declare(domVariants, CORDON, `${n} allowed domains`, () => boxes.get(n).run());
+    } catch (e) { skipRow(sec, CORDON, firstLine(e), { metric: 'all' }); }
+  } else skipRow(sec, CORDON, P.lib, { metric: 'all' });
+  if (P.srt === true) {
+    try {
+      const a = await managerAdapter(srtMod, 'srt', domainList(1));
+      closers.push(a.close);
+      await a.run(trees[0].dir);
+      let current = 1;
+      const withDomains = (n, fn) => () => {
+        if (current !== n) { srtMod.SandboxManager.updateConfig(srtConfig(domainList(n))); current = n; }
+        return fn();
+      };
+      for (const t of trees) declare(cwdVariants, SRT, `cwd with ${t.n} files`, withDomains(1, () => a.run(t.dir)));
+      for (const n of domainsN) declare(domVariants, SRT, `${n} allowed domains`, withDomains(n, () => a.run()));
+    } catch (e) { skipRow(sec, SRT, firstLine(e), { metric: 'all' }); }
+  } else skipRow(sec, SRT, P.srt, { metric: 'all' });
+  for (const variants of [cwdVariants, domVariants]) {
     const res = await interleave(variants, { rounds, warmup: 1 });
-    await a.close();
     for (const v of variants) {
       const sm = summarize(res.samples.get(v.name));
       const failed = res.failed.get(v.name);
-      pushRow(sec, failed || !sm ? { name: tool, metric: v.name, skipped: failed ?? 'no samples' } : { name: tool, metric: v.name, ...sm });
+      pushRow(sec, failed || !sm ? { name: v.tool, metric: v.metric, skipped: failed ?? 'no samples', seq: v.seq } : { name: v.tool, metric: v.metric, ...sm, seq: v.seq });
     }
   }
-  // Domain list: a sandbox per size, created fresh (srt's manager is a singleton).
-  for (const { tool, ok, make } of tools) {
-    if (ok !== true) { skipRow(sec, tool, ok, { metric: 'allowed domains' }); continue; }
-    for (const n of domainsN) {
-      const metric = `${n} allowed domains`;
-      const domains = Array.from({ length: n }, (_, i) => (i === 0 ? 'example.com' : `host${i}.example.org`));
-      let a;
-      try {
-        a = await make(domains);
-        const res = await interleave([{ name: metric, run: () => a.run() }], { rounds, warmup: 2 });
-        const sm = summarize(res.samples.get(metric));
-        const failed = res.failed.get(metric);
-        pushRow(sec, failed || !sm ? { name: tool, metric, skipped: failed ?? 'no samples' } : { name: tool, metric, ...sm });
-      } catch (e) { skipRow(sec, tool, firstLine(e), { metric }); }
-      try { await a?.close(); } catch {}
-    }
-  }
-  for (const t of tools) {
-    const small = rowOf(sec, t.tool, (r) => r.metric === `cwd with ${sizes[0]} files`);
-    const big = rowOf(sec, t.tool, (r) => r.metric === `cwd with ${sizes.at(-1)} files`);
-    if (small && big) sec.notes.push(`${t.tool}: ${sizes.at(-1)} vs ${sizes[0]} files costs ${fmt(big.median / small.median)}x per command.`);
+  for (const c of closers) { try { await c(); } catch {} }
+  for (const tool of [CORDON, SRT]) {
+    const small = rowOf(sec, tool, (r) => r.metric === `cwd with ${sizes[0]} files`);
+    const big = rowOf(sec, tool, (r) => r.metric === `cwd with ${sizes.at(-1)} files`);
+    if (small && big) sec.notes.push(`${tool}: a cwd of ${sizes.at(-1)} files costs ${fmt(big.median / small.median)}x the per-command time of ${sizes[0]} files.`);
+    const d1 = rowOf(sec, tool, (r) => r.metric === '1 allowed domains');
+    const d100 = rowOf(sec, tool, (r) => r.metric === '100 allowed domains');
+    if (d1 && d100) sec.notes.push(`${tool}: 100 allowed domains cost ${fmt(d100.median / d1.median)}x the per-command time of 1.`);
   }
   for (const m of new Set(sec.rows.filter((r) => !r.skipped).map((r) => r.metric))) {
-    compare(sec, 'cordon Sandbox.run', 'srt SandboxManager.wrapWithSandbox + spawn', 'vs', (r) => r.metric === m);
+    compare(sec, CORDON, SRT, 'vs', (r) => r.metric === m);
   }
-  sec.notes.push('Files in directories of 500, plus a nested .git/hooks and .bashrc for mandatory-deny discovery to find.');
+  sec.notes.push('Files in directories of 500, plus a nested .git/hooks and .bashrc for mandatory-deny discovery to find. Each tool wraps with the process cwd set to the tree (srt scans the process cwd).');
   return sec;
 }
 
@@ -772,7 +787,10 @@ function markdown(doc) {
         const cmp = [];
         for (const x of r.ratios ?? []) {
           if (x.value == null) continue;
-          cmp.push(s.better === 'lower' ? `${fmt(x.value)}x faster than ${x.to}`.replace(/^(\S+)x faster/, (all, v) => (Number(v) < 1 ? `${fmt(1 / Number(v))}x slower` : all)) : `${fmt(100 * x.value)}% of ${x.to}`);
+          if (s.better !== 'lower') cmp.push(`${fmt(100 * x.value)}% of ${x.to}`);
+          else if (s.unit !== 'ms') cmp.push(`${fmt(100 / x.value)}% of ${x.to}`);
+          else if (x.value >= 1) cmp.push(`${fmt(x.value)}x faster than ${x.to}`);
+          else cmp.push(`${fmt(1 / x.value)}x slower than ${x.to}`);
         }
         if (r.overDirectMs != null) cmp.push(`+${fmt(r.overDirectMs)} ms over direct`);
         L.push(`| ${r.name} |${m} ${fmt(r.median)} | [${fmt(r.min)} – ${fmt(r.max)}] | ${r.n} | ${cmp.join('; ')} |`);
