@@ -28,6 +28,8 @@ use std::thread;
 
 /// Size of the in-kernel pipe between the two sockets of one direction.
 const PIPE_SIZE: usize = 1 << 20;
+/// Smallest pipe worth splicing through; below it the copy loop is faster.
+const PIPE_MIN: usize = 128 * 1024;
 /// Buffer of the user-space fallback copy.
 const COPY_BUF: usize = 256 * 1024;
 /// Connection threads only run the loops below; the fallback buffer is on
@@ -328,7 +330,7 @@ pub fn bridge(a: Sock, b: Sock) -> (u64, u64) {
 /// other direction (its blocked read returns end of input).
 fn pump(src: &Sock, dst: &Sock) -> u64 {
     let mut moved = 0u64;
-    let r = match sys::Pipe::new(PIPE_SIZE) {
+    let r = match sys::Pipe::new(PIPE_SIZE, PIPE_MIN) {
         Ok(pipe) => splice_loop(src, dst, &pipe, &mut moved),
         Err(_) => Err(SpliceError::Unsupported),
     };

@@ -89,10 +89,12 @@ pub struct Pipe {
 }
 
 impl Pipe {
-    /// A close-on-exec pipe, grown to `size` bytes when the kernel allows it
-    /// (pipe-max-size and the per-user pipe budget may refuse; the default
-    /// 64 KiB pipe still works, only slower).
-    pub fn new(size: usize) -> io::Result<Pipe> {
+    /// A close-on-exec pipe of `size` bytes, or the largest power-of-two
+    /// fraction of it down to `min` that the kernel grants (pipe-max-size
+    /// and the per-user pipe budget may refuse). Below `min` it fails: once
+    /// a user's budget is spent, new pipes get two pages, and splicing
+    /// through those is slower than a plain copy.
+    pub fn new(size: usize, min: usize) -> io::Result<Pipe> {
         let mut fds = [-1 as c_int; 2];
         // SAFETY: `fds` is a writable array of two ints, as pipe2 requires.
         check(unsafe { pipe2(fds.as_mut_ptr(), O_CLOEXEC) } as c_long)?;
@@ -100,14 +102,16 @@ impl Pipe {
         // nobody else; each is wrapped exactly once.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let mut want = size;
-        while want >= 128 * 1024 {
+        let mut err = io::Error::from(io::ErrorKind::InvalidInput);
+        while want >= min {
             // SAFETY: F_SETPIPE_SZ takes an int argument; the fd is ours and open.
             if unsafe { fcntl(write.as_raw_fd(), F_SETPIPE_SZ, want as c_int) } >= 0 {
-                break;
+                return Ok(Pipe { read, write });
             }
+            err = io::Error::last_os_error();
             want /= 2;
         }
-        Ok(Pipe { read, write })
+        Err(err)
     }
 }
 
@@ -152,4 +156,36 @@ pub fn take_stdio(fd: RawFd) -> Option<OwnedFd> {
     // this is the only OwnedFd ever made for it. std's Stdin/Stdout handles
     // tolerate a closed descriptor (they report EBADF, they never close it).
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn splice_moves_bytes_through_a_grown_pipe() {
+        let pipe = Pipe::new(1 << 20, 128 * 1024).unwrap();
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let (c, mut d) = UnixStream::pair().unwrap();
+        a.write_all(b"through the pipe").unwrap();
+        drop(a);
+        let n = splice_fds(b.as_fd(), pipe.write.as_fd(), 1 << 20, SPLICE_F_MOVE).unwrap();
+        assert_eq!(n, 16);
+        assert_eq!(splice_fds(pipe.read.as_fd(), c.as_fd(), n, SPLICE_F_MOVE).unwrap(), 16);
+        assert_eq!(splice_fds(b.as_fd(), pipe.write.as_fd(), 1 << 20, SPLICE_F_MOVE).unwrap(), 0, "end of input");
+        drop(c);
+        let mut got = String::new();
+        d.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "through the pipe");
+        assert!(Pipe::new(1 << 20, 4 << 20).is_err(), "a minimum above the request cannot be met");
+    }
+
+    #[test]
+    fn take_stdio_only_standard_descriptors() {
+        assert!(take_stdio(3).is_none());
+        assert!(take_stdio(-1).is_none());
+    }
 }
