@@ -224,7 +224,7 @@ function compare(sec, name, peer, key = 'vs', pred) {
 // ---------------------------------------------------------- 1. cold start
 async function benchCold(P) {
   const sec = section('cold', 'Cold start: one command, new process each time', 'ms', 'lower');
-  const rounds = Q ? 5 : 20;
+  const rounds = Q ? 4 : 20;
   const variants = [
     { seq: seqNext(), name: '/bin/true', run: () => spawnArgvTimed('/bin/true', []) },
     { seq: seqNext(), name: 'node -e 0', run: () => spawnArgvTimed(NODE, ['-e', '0']) },
@@ -320,7 +320,7 @@ async function managerAdapter(mod, label, domains) {
 
 async function benchPerCommand(P) {
   const sec = section('percmd', 'Per command in one long-lived process (`true`)', 'ms', 'lower');
-  const rounds = Q ? 15 : 60;
+  const rounds = Q ? 10 : 60;
   const variants = [{ seq: seqNext(), name: 'spawn /bin/true (no sandbox)', run: () => spawnArgvTimed('/bin/true', []) }];
   const closers = [];
   const lib = async (name, make) => {
@@ -422,8 +422,8 @@ function sandboxed(tool, script, allow) {
 // --------------------------------------------------------- 3. throughput
 async function benchThroughput(P, origin) {
   const sec = section('throughput', 'Proxy throughput: one large HTTP download from a loopback origin', 'MB/s', 'higher');
-  const size = Q ? 50e6 : 200e6;
-  const rounds = Q ? 2 : 5;
+  const size = Q ? 20e6 : 200e6;
+  const rounds = Q ? 1 : 5;
   const url = `http://127.0.0.1:${origin.http}/bytes/${size}`;
   const fetchOnce = async (tool, flags) => {
     const r = await sandboxed(tool, `${PROXY_SH}${readySh(flags, origin.http)}${CURL} ${flags} -w '%{size_download} %{time_total}\\n' '${url}'`, `127.0.0.1`);
@@ -443,7 +443,7 @@ async function benchThroughput(P, origin) {
       variants.push({ seq: seqNext(), name, run: () => fetchOnce(tool, flags) });
     }
   }
-  const res = await interleave(variants, { rounds, warmup: 1 });
+  const res = await interleave(variants, { rounds, warmup: Q ? 0 : 1 });
   addRows(sec, variants, res);
   for (const v of variants.slice(1)) compare(sec, v.name, 'direct (no sandbox)');
   for (const [label] of paths) compare(sec, `cordon ${label}`, `srt ${label}`);
@@ -458,7 +458,7 @@ async function benchLatency(P, origin) {
   if (!origin.https) { skipRow(sec, 'all', P.openssl === true ? 'could not make a certificate' : P.openssl); return sec; }
   if (P.curl !== true) { skipRow(sec, 'all', P.curl); return sec; }
   const per = Q ? 5 : 20;
-  const rounds = Q ? 2 : 4;
+  const rounds = Q ? 1 : 4;
   const url = `https://127.0.0.1:${origin.https}/`;
   const batch = async (tool, flags) => {
     const r = await sandboxed(tool, `${PROXY_SH}${readySh(flags, origin.http)}i=0; while [ $i -lt ${per} ]; do ${CURL} -k ${flags} -w '%{http_code} %{time_total}\\n' '${url}' || exit 1; i=$((i+1)); done`, `127.0.0.1`);
@@ -475,7 +475,7 @@ async function benchLatency(P, origin) {
       variants.push({ seq: seqNext(), name, run: () => batch(tool, flags) });
     }
   }
-  const res = await interleave(variants, { rounds, warmup: 1 });
+  const res = await interleave(variants, { rounds, warmup: Q ? 0 : 1 });
   addRows(sec, variants, res);
   const direct = rowOf(sec, 'direct (no sandbox)');
   for (const r of sec.rows) if (!r.skipped && direct && r !== direct) r.overDirectMs = r.median - direct.median;
@@ -553,14 +553,15 @@ async function memSample(cmd, args) {
 }
 
 async function benchMemory(P) {
-  const sec = section('memory', 'Memory while `sleep 1` runs in the sandbox', 'MB', 'lower');
+  const secs = Q ? '0.5' : '1';
+  const sec = section('memory', `Memory while \`sleep ${secs}\` runs in the sandbox`, 'MB', 'lower');
   const rounds = Q ? 1 : 3;
   const cands = [];
   if (P.cli === true) {
-    cands.push({ name: 'cordon CLI (net off)', cmd: NODE, args: [CLI, '--', 'sleep', '1'] });
-    cands.push({ name: 'cordon CLI (net on)', cmd: NODE, args: [CLI, '--allow-net', 'example.com', '--', 'sleep', '1'] });
+    cands.push({ name: 'cordon CLI (net off)', cmd: NODE, args: [CLI, '--', 'sleep', secs] });
+    cands.push({ name: 'cordon CLI (net on)', cmd: NODE, args: [CLI, '--allow-net', 'example.com', '--', 'sleep', secs] });
   } else skipRow(sec, 'cordon CLI', P.cli, { metric: 'all' });
-  if (P.srt === true) cands.push({ name: 'srt CLI', cmd: NODE, args: [SRT_CLI, '--settings', SRT_SETTINGS, '--', 'sleep', '1'] });
+  if (P.srt === true) cands.push({ name: 'srt CLI', cmd: NODE, args: [SRT_CLI, '--settings', SRT_SETTINGS, '--', 'sleep', secs] });
   else skipRow(sec, 'srt CLI', P.srt, { metric: 'all' });
   const got = new Map(cands.map((c) => [c.name, []]));
   const failed = new Map();
@@ -604,8 +605,8 @@ function makeTree(dir, n) {
 
 async function benchScaling(P) {
   const sec = section('scaling', 'Per-command cost as the cwd and the domain list grow', 'ms', 'lower');
-  const rounds = Q ? 5 : 20;
-  const sizes = Q ? [10, 10000] : [10, 10000, 100000];
+  const rounds = Q ? 4 : 20;
+  const sizes = Q ? [10, 5000] : [10, 10000, 100000];
   const domainsN = [1, 10, 100];
   const domainList = (n) => Array.from({ length: n }, (_, i) => (i === 0 ? 'example.com' : `host${i}.example.org`));
   const srtMod = P.srt === true ? await import(pathToFileURL(SRT_LIB).href) : null;
