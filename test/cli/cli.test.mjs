@@ -130,3 +130,29 @@ test(`--debug prints the plan on stderr and still runs the command (${WHO})`, ()
     cleanup();
   }
 });
+
+test('unreadable settings and an empty command name are user errors', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, 'adir'));
+    userError(['--settings', join(dir, 'adir'), '--', 'true'], /adir: cannot read settings \(EISDIR\)/);
+    userError(['--', ''], /empty command name/);
+  } finally {
+    cleanup();
+  }
+});
+
+test(`a sandbox that cannot be set up exits 125 with one launcher line (${WHO})`, () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const s = join(dir, 's.json');
+    // The working directory hidden and not writable: the launcher cannot chdir.
+    writeFileSync(s, JSON.stringify({ filesystem: { allowWrite: [], denyRead: [dir] } }));
+    const r = cordon(['--settings', s, '--', '/bin/true'], { cwd: dir });
+    assert.equal(r.code, 125, r.stderr);
+    assert.match(r.stderr.trim(), /^cordon-launcher: chdir /);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  } finally {
+    cleanup();
+  }
+});
