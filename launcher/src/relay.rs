@@ -619,4 +619,59 @@ mod tests {
         let (d, r) = (direct[2], relayed[2]);
         println!("direct {d:.0} MB/s, relayed {r:.0} MB/s ({:.0}%) (all: {direct:.0?} / {relayed:.0?})", 100.0 * r / d);
     }
+
+    /// `cargo test --release -- --ignored --nocapture connection_cost`: time
+    /// for connect + one-byte round trip + close, direct vs. relayed. A
+    /// benchmark, not a test.
+    #[test]
+    #[ignore]
+    fn connection_cost() {
+        const N: u32 = 2000;
+        fn answer<S: Read + Write>(mut s: S, preamble: bool) {
+            let mut b = [0u8; 1];
+            if preamble {
+                while s.read(&mut b).unwrap() == 1 && b[0] != b'\n' {}
+            }
+            if s.read(&mut b).unwrap() == 1 {
+                s.write_all(&b).unwrap();
+            }
+        }
+        fn dial(addr: SocketAddr) -> f64 {
+            let t = Instant::now();
+            for _ in 0..N {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.set_nodelay(true).unwrap();
+                c.write_all(b"x").unwrap();
+                let mut b = [0u8; 1];
+                c.read_exact(&mut b).unwrap();
+            }
+            t.elapsed().as_secs_f64() * 1e6 / N as f64
+        }
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let direct_addr = l.local_addr().unwrap();
+        thread::spawn(move || {
+            for s in l.incoming() {
+                let s = s.unwrap();
+                s.set_nodelay(true).unwrap();
+                thread::spawn(move || answer(s, false));
+            }
+        });
+        let path = tmp_sock("cost");
+        let ul = UnixListener::bind(&path).unwrap();
+        thread::spawn(move || {
+            for s in ul.incoming() {
+                let s = s.unwrap();
+                thread::spawn(move || answer(s, true));
+            }
+        });
+        let rl = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let relay_addr = rl.local_addr().unwrap();
+        let _errors = start(Listeners { tcp: vec![(rl, 3128)], publish: vec![] }, Upstream { socket: path, token: "-".into() });
+        let (mut d, mut r) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            d.push(dial(direct_addr));
+            r.push(dial(relay_addr));
+        }
+        println!("per connection: direct {d:.0?} us, relayed {r:.0?} us");
+    }
 }
