@@ -11,7 +11,7 @@
 // Mandatory denies (srt's dangerous files, .git/hooks, ...) come last.
 import { posix } from 'node:path';
 import type { SandboxRuntimeConfig } from '../config/schema.js';
-import { ignoredKeys } from '../config/locate.js';
+import { ignoredKeys, settingsCandidates } from '../config/locate.js';
 import type { Mount, Plan, NetworkPlan, UnixSocketPolicy } from './plan.js';
 import type { Facts, MountFact } from './facts.js';
 import { absolutize, depth, expandGlob, isGlob, isUnder, resolveReal } from './paths.js';
@@ -266,7 +266,14 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       if (nested.truncated) notes.push(`mandatory deny scan of ${root} stopped early (too many directories); deeper ones are not protected`);
       for (const p of nested.found) protect.push({ path: p, root, why: 'mandatory' });
     }
-    for (const f of facts.settingsFiles ?? []) protect.push({ path: resolveReal(f, fsx).path, why: 'settings file' });
+    // The settings files in use, and every place a settings file would be
+    // looked for: a command must not plant a weaker policy for the next run.
+    const settingsPaths = [...(facts.settingsFiles ?? []), ...settingsCandidates(facts.env, facts.home).map((c) => c.path)];
+    for (const f of settingsPaths) protect.push({ path: resolveReal(f, fsx).path, why: 'settings file' });
+    for (const f of [...(facts.selfPaths ?? []), ...(facts.launcherPath ? [facts.launcherPath] : [])]) {
+      const r = resolveReal(f, fsx);
+      if (r.exists) protect.push({ path: r.path, why: "cordon's own files" });
+    }
     mounts.push(...protectMounts(protect, writableRoots, stateAt, fsx, notes));
   }
 

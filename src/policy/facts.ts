@@ -3,6 +3,8 @@
 // and the library pass realFacts().
 import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 export interface StatFact {
   kind: 'dir' | 'file' | 'symlink' | 'other';
@@ -50,6 +52,9 @@ export interface Facts {
   launcherPath?: string;
   /** Settings files in use: protected from writes like the mandatory denies. */
   settingsFiles?: string[];
+  /** cordon's own code and the node binary running it: a command must not
+   *  be able to replace what the next (unsandboxed) cordon start executes. */
+  selfPaths?: string[];
   fs: FsFacts;
   /** The host's mounts (from /proc/self/mountinfo), used to find other
    *  spellings of a hidden path (a second bind of the same filesystem). */
@@ -97,6 +102,7 @@ export function realFacts(over: Partial<Facts> = {}): Facts {
     tmpdir: tmpdir(),
     fs: realFs,
     mounts: readMounts(),
+    selfPaths: [process.execPath, dirname(dirname(fileURLToPath(import.meta.url)))],
     now: () => performance.now(),
     ...over,
   };

@@ -355,3 +355,16 @@ test('realFacts reads this machine\'s mounts', () => {
   const f = realFacts();
   assert.ok(f.mounts.some((m) => m.mountPoint === '/'));
 });
+
+test('settings locations and cordon\'s own files are protected inside writable roots', () => {
+  const entries = ['/home/u/.config/', '/home/u/proj/', '/home/u/.nvm/bin/node', '/home/u/proj/node_modules/cordon/dist/cli.js'];
+  const m = ops(
+    plan({ filesystem: { allowWrite: ['~'] } }, entries, {
+      cwd: '/home/u/proj',
+      selfPaths: ['/home/u/.nvm/bin/node', '/home/u/proj/node_modules/cordon/dist'],
+    }),
+  );
+  for (const s of ['mask /home/u/.config/cordon', 'mask /home/u/.srt-settings.json', 'ro-bind /home/u/.nvm/bin/node', 'ro-bind /home/u/proj/node_modules/cordon/dist'])
+    assert.ok(m.includes(s), `${s}\n${m.join('\n')}`);
+  assert.ok(idx(m, 'pin /home/u/.nvm/bin') < idx(m, 'ro-bind /home/u/.nvm/bin/node'));
+});
