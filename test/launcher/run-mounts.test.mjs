@@ -3,7 +3,7 @@
 // read-only remounts; nothing leaks to the host's mount table.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync, readFileSync, mkdirSync, symlinkSync, existsSync, readdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAUNCHER, BASE_MOUNTS, inSandbox, tempDir } from '../helpers.mjs';
@@ -216,3 +216,18 @@ test('sandbox mounts never appear in the host mount table', async () =>
     await new Promise((res) => child.on('close', res));
     assert.ok(!table.includes(dir), 'the sandbox tmpfs leaked into the host mount table');
   }));
+
+test('when a fresh proc cannot be mounted (nested sandbox), the read-only host-bind fallback is used and reported', () => {
+  // The outer sandbox's proc has read-only covers, so the kernel refuses a
+  // fresh proc to the inner one: the situation of restricted containers.
+  const outer = [
+    'run', ...BASE_MOUNTS, '--unshare-user', '--uid', '1000', '--gid', '1000', '--no-seccomp', '--allow-userns', '--landlock', 'off',
+    '--keep-fd', '3', '--ro-bind', LAUNCHER, '/tmp/cordon-launcher',
+    '--', '/tmp/cordon-launcher', 'run', ...BASE_MOUNTS, '--info-fd', '3', '--', '/bin/sh', '-c', 'ls /proc/self/status >/dev/null && echo has-proc; touch /proc/x 2>/dev/null || echo proc-ro',
+  ];
+  const r = spawnSync(LAUNCHER, outer, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout, 'has-proc\nproc-ro\n');
+  const start = JSON.parse(r.output[3].split('\n')[0]);
+  assert.equal(start.proc, 'host-bind');
+});
