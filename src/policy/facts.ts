@@ -18,6 +18,9 @@ export interface FsFacts {
   realpath(path: string): string | undefined;
   /** Entry names of a directory; undefined when it cannot be read. */
   readdir(path: string): string[] | undefined;
+  /** Entries with their kind (no symlink followed), when the fs can tell
+   *  cheaply (readdir d_type); saves an lstat per entry in directory walks. */
+  readdirKinds?(path: string): Array<{ name: string; kind: StatFact['kind'] }> | undefined;
 }
 
 export interface MountFact {
@@ -86,6 +89,13 @@ export const realFs: FsFacts = {
   readdir(p) {
     try {
       return readdirSync(p);
+    } catch {
+      return undefined;
+    }
+  },
+  readdirKinds(p) {
+    try {
+      return readdirSync(p, { withFileTypes: true }).map((d) => ({ name: d.name, kind: kindOf(d) }));
     } catch {
       return undefined;
     }

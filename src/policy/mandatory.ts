@@ -75,8 +75,10 @@ export function findNested(
   for (let d = 1; d < maxDepth && level.length; d++) {
     const next: string[] = [];
     for (const dir of level) {
-      for (const name of fs.readdir(dir) ?? []) {
-        if (name === 'node_modules') continue;
+      const entries = fs.readdirKinds ? fs.readdirKinds(dir) : fs.readdir(dir)?.map((name) => ({ name, kind: undefined }));
+      for (const { name, kind } of entries ?? []) {
+        if (name === 'node_modules' || name === '.git') continue;
+        if (kind !== undefined && kind !== 'dir') continue;
         const p = `${dir}/${name}`;
         const st = fs.lstat(p);
         if (!st || st.kind !== 'dir') continue;
