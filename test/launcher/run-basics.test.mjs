@@ -6,7 +6,11 @@ import { spawn } from 'node:child_process';
 import { writeFileSync, mkdirSync, chmodSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
-import { LAUNCHER, BASE_MOUNTS, launcher, inSandbox, tempDir, IS_ROOT } from '../helpers.mjs';
+import { createServer } from 'node:net';
+import { LAUNCHER, BASE_MOUNTS, launcher, inSandbox, tempDir, IS_ROOT, have, run } from '../helpers.mjs';
+
+// Asynchronous, so this process's own servers keep answering meanwhile.
+const runAsync = (args) => run(LAUNCHER, args);
 
 /** Starts a sandbox running SCRIPT; resolves once it printed "ready". */
 export function startSandbox(script, extra = []) {
@@ -174,5 +178,24 @@ test('no capabilities, no_new_privs, non-zero namespaces differ from the host', 
   assert.match(r.stdout, /NoNewPrivs:\s+1/);
   for (const n of ['net', 'ipc', 'uts', 'pid', 'mnt', 'cgroup']) {
     assert.ok(!r.stdout.includes(readlinkSync(`/proc/self/ns/${n}`)), `${n} namespace is the host's`);
+  }
+});
+
+test('own network namespace: lo is up inside, host loopback unreachable; --share-net reaches it', { skip: !have('python3') && 'python3 not installed' }, async () => {
+  const server = createServer((s) => s.end('host-listener\n'));
+  await new Promise((res) => server.listen(0, '127.0.0.1', res));
+  const port = server.address().port;
+  const py = (p) =>
+    `import socket\ns=socket.socket()\ntry:\n  s.connect(("127.0.0.1",${p})); print(s.recv(100).decode().strip())\nexcept OSError as e:\n  print("refused" if e.errno==111 else e)\n`;
+  const selfTest = 'import socket\nl=socket.socket(); l.bind(("127.0.0.1",0)); l.listen(1)\nc=socket.create_connection(l.getsockname()); a,_=l.accept(); a.sendall(b"lo-ok"); print(c.recv(10).decode())\n';
+  try {
+    const own = await runAsync(['run', ...BASE_MOUNTS, '--', '/usr/bin/python3', '-c', selfTest + py(port)]);
+    assert.equal(own.code, 0, own.stderr);
+    assert.equal(own.stdout, 'lo-ok\nrefused\n');
+    const shared = await runAsync(['run', ...BASE_MOUNTS, '--share-net', '--', '/usr/bin/python3', '-c', py(port)]);
+    assert.equal(shared.code, 0, shared.stderr);
+    assert.equal(shared.stdout, 'host-listener\n');
+  } finally {
+    server.close();
   }
 });
