@@ -426,8 +426,9 @@ async function benchThroughput(P, origin) {
   const rounds = Q ? 1 : 5;
   const url = `http://127.0.0.1:${origin.http}/bytes/${size}`;
   const fetchOnce = async (tool, flags) => {
-    const r = await sandboxed(tool, `${PROXY_SH}${readySh(flags, origin.http)}${CURL} ${flags} -w '%{size_download} %{time_total}\\n' '${url}'`, `127.0.0.1`);
-    const [bytes, secs] = parseWaited(tool, r.stdout).pop().split(/\s+/).map(Number);
+    const r = await sandboxed(tool, `${PROXY_SH}${readySh(flags, origin.http)}${CURL} ${flags} -w '%{http_code} %{size_download} %{time_total}\\n' '${url}'`, `127.0.0.1`);
+    const [code, bytes, secs] = parseWaited(tool, r.stdout).pop().split(/\s+/).map(Number);
+    if (code !== 200) throw new Error(`${tool}: the proxy answered HTTP ${code}`);
     if (bytes !== size) throw new Error(`${tool}: got ${bytes} of ${size} bytes`);
     return bytes / 1e6 / secs;
   };
@@ -728,10 +729,14 @@ function goals(passes) {
     const a = row(p, 'percmd', 'cordon Sandbox.run'), b = row(p, 'percmd', 'srt SandboxManager.wrapWithSandbox + spawn');
     return a && b ? { measured: `${fmt(b.median / a.median)}x`, met: b.median / a.median >= 6 } : { measured: null };
   });
-  add('cold start vs srt', '>= 5x faster', (p) => {
-    const a = row(p, 'cold', 'cordon CLI (net on)') ?? row(p, 'cold', 'cordon CLI (net off)'), b = row(p, 'cold', 'srt CLI (proxies always on)');
-    return a && b ? { measured: `${fmt(b.median / a.median)}x (${a.name})`, met: b.median / a.median >= 5 } : { measured: null };
-  });
+  // srt always starts its proxies, so "net on" is the like-for-like row;
+  // "net off" is what a cordon user without network rules gets.
+  for (const mode of ['net on', 'net off']) {
+    add(`cold start vs srt (cordon ${mode})`, '>= 5x faster', (p) => {
+      const a = row(p, 'cold', `cordon CLI (${mode})`), b = row(p, 'cold', 'srt CLI (proxies always on)');
+      return a && b ? { measured: `${fmt(b.median / a.median)}x (${fmt(a.median)} vs ${fmt(b.median)} ms)`, met: b.median / a.median >= 5 } : { measured: null };
+    });
+  }
   add('launcher vs bwrap (issue 3)', 'median <= bwrap', (p) => {
     const a = row(p, 'cold', 'cordon-launcher (net off)'), b = row(p, 'cold', 'bwrap same + --tmpfs /tmp');
     return a && b ? { measured: `${fmt(a.median)} vs ${fmt(b.median)} ms`, met: a.median <= b.median } : { measured: null };
