@@ -208,7 +208,10 @@ async function explain(p: Parsed): Promise<number> {
     import('./explain.js'),
   ]);
   const launcher = launcherPath();
-  const plan = compile(config, realFacts({ home, launcherPath: launcher, settingsFiles }), p.command, { publish: p.publish });
+  // As the run does: the launcher is bound inside only when there is a proxy
+  // (for `cordon-launcher connect`, ssh's ProxyCommand).
+  const proxy = config.network.allowedDomains.length > 0;
+  const plan = compile(config, realFacts({ home, settingsFiles, ...(proxy ? { launcherPath: launcher } : {}) }), p.command, { publish: p.publish });
   process.stdout.write(p.json ? JSON.stringify(plan, null, 2) + '\n' : renderExplain(plan, source, launcher));
   return 0;
 }
