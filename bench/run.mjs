@@ -779,6 +779,10 @@ function markdown(doc) {
     L.push('');
     L.push(`## As ${pass.user}`);
     if (pass.error) { L.push(''); L.push(`Pass failed: ${pass.error}`); }
+    if (pass.available) {
+      L.push('');
+      L.push('Pieces found: ' + Object.entries(pass.available).map(([k, v]) => `${k} ${v === true ? 'ok' : `**no** (${v})`}`).join(' · '));
+    }
     for (const s of pass.sections) {
       L.push('');
       L.push(`### ${s.title}${s.unit ? ` (${s.unit}, ${s.better} is better)` : ''}`);
