@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect } from 'node:net';
 import { createHash } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { LAUNCHER, BASE_MOUNTS, tempDir, run } from '../helpers.mjs';
@@ -324,6 +324,24 @@ test('relay: 200 concurrent connections, each echoed intact', async () => {
     assert.deepEqual(proxy.errors, []);
   } finally {
     await proxy.close();
+    cleanup();
+  }
+});
+
+test('relay: a listener that cannot be set up stops the run before the command (exit 125, one line)', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const taken = join(dir, 'taken');
+    writeFileSync(taken, '');
+    const r = await run(LAUNCHER, ['run', ...BASE_MOUNTS, '--publish', taken, '8080', '--', '/bin/echo', 'command ran']);
+    assert.equal(r.code, 125);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^cordon-launcher: relay: --publish .*taken: .+\n$/);
+    const t = await run(LAUNCHER, relayArgs(join(dir, 's'), 'two words', [3128], ['--', '/bin/echo', 'command ran']));
+    assert.equal(t.code, 125);
+    assert.equal(t.stdout, '');
+    assert.match(t.stderr, /^cordon-launcher: relay: --relay-token: .+\n$/);
+  } finally {
     cleanup();
   }
 });
