@@ -292,6 +292,8 @@ async function cordonSandbox(P, domains) {
       if (r.code !== 0) throw new Error(`Sandbox.run(['true']) gave code ${r.code} signal ${r.signal}: ${firstLine(r.stderr || '')}`);
       return ms;
     },
+    // The compile step alone, to split per-command time into deciding and launching.
+    plan: typeof sb.plan === 'function' ? async (cwd = WORK) => { const t0 = now(); sb.plan(['true'], { cwd }); return msSince(t0); } : null,
     close: () => sb.close(),
   };
 }
@@ -333,6 +335,12 @@ async function benchPerCommand(P) {
   };
   if (P.lib === true) {
     await lib('cordon Sandbox.run', () => cordonSandbox(P, ['example.com']));
+    await lib('cordon Sandbox.run (allowedDomains: [])', () => cordonSandbox(P, []));
+    await lib('  of which: Sandbox.plan (compile only)', async () => {
+      const a = await cordonSandbox(P, ['example.com']);
+      if (!a.plan) { await a.close(); throw new Error('Sandbox has no plan()'); }
+      return { run: a.plan, close: a.close };
+    });
     await lib('cordon SandboxManager.wrapWithSandbox + spawn', () => managerAdapter(P.libModule, 'cordon', ['example.com']));
   } else {
     skipRow(sec, 'cordon Sandbox.run', P.lib);
