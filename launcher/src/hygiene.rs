@@ -60,6 +60,9 @@ fn die(step: &str, e: &io::Error) -> ! {
 pub fn command_main(ctx: &CmdCtx) -> ! {
     let cfg = ctx.cfg;
     let _ = sys::unblock_all_signals();
+    // Rust's runtime ignores SIGPIPE at start-up and an ignored signal
+    // survives exec: `yes | head` inside would print EPIPE errors.
+    sys::default_signal(sys::SIGPIPE);
     // A new session: no controlling terminal, so TIOCSTI cannot inject into
     // the caller's (T1); terminal signals reach the launcher, which forwards.
     if let Err(e) = sys::new_session() {

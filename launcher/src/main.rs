@@ -161,7 +161,7 @@ fn main() {
         Ok(args::Command::Help) => print!("{}", args::HELP),
         Ok(args::Command::Probe) => exit(probe::main()),
         Ok(args::Command::Connect { host, port, proxy_port }) => exit(connect::connect_main(&host, port, proxy_port)),
-        Ok(args::Command::Run(mut cfg)) => match start_unix_supervisor(&mut cfg).and_then(|()| run::run(cfg)) {
+        Ok(args::Command::Run(mut cfg)) => match run::preflight().and_then(|()| start_unix_supervisor(&mut cfg)).and_then(|()| run::run(cfg)) {
             Ok(code) => exit(code),
             Err(e) => {
                 report(&e.step, &e.reason);

@@ -34,11 +34,19 @@ fn write_file(path: &std::ffi::CStr, data: &str) -> std::io::Result<()> {
     sys::write_all_fd(fd.as_raw_fd(), data.as_bytes())
 }
 
-pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
+/// Checks that come before anything is forked (also the Unix-socket
+/// supervisor): never run setuid or setgid.
+pub fn preflight() -> Result<(), SetupError> {
     let ids = sys::ids();
     if ids.uid != ids.euid || ids.gid != ids.egid {
         return Err(SetupError::new("setuid", "refusing to run setuid or setgid".to_string()));
     }
+    Ok(())
+}
+
+pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
+    preflight()?;
+    let ids = sys::ids();
     let parent = sys::ppid();
     arm_pdeathsig(parent)?;
     for fd in cfg.info_fd.iter().chain(cfg.keep_fds.iter()) {

@@ -2,8 +2,8 @@
 // directory, identities, hostname. Every case runs a real sandbox.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { writeFileSync, mkdirSync, chmodSync, readlinkSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync, mkdirSync, chmodSync, readlinkSync, copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hostname } from 'node:os';
 import { createServer } from 'node:net';
@@ -197,5 +197,26 @@ test('own network namespace: lo is up inside, host loopback unreachable; --share
     assert.equal(shared.stdout, 'host-listener\n');
   } finally {
     server.close();
+  }
+});
+
+test('the command starts with default signal dispositions (SIGPIPE not ignored)', () => {
+  const r = inSandbox('yes | head -n1; grep SigIgn /proc/self/status');
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, 'y\nSigIgn:\t0000000000000000\n');
+});
+
+test('refuses to run setuid', { skip: !IS_ROOT && 'needs root to make a setuid copy' }, () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const copy = join(dir, 'cordon-launcher');
+    copyFileSync(LAUNCHER, copy);
+    chmodSync(copy, 0o4755);
+    const r = spawnSync(copy, ['run', ...BASE_MOUNTS, '--', '/bin/true'], { encoding: 'utf8', uid: 65534, gid: 65534 });
+    assert.equal(r.status, 125);
+    assert.equal(r.stderr, 'cordon-launcher: setuid: refusing to run setuid or setgid\n');
+  } finally {
+    cleanup();
   }
 });
