@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, mkdirSync, symlinkSync, writeFileSync, rmSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { WHO, have } from '../helpers.mjs';
+import { spawn } from 'node:child_process';
+import { CLI, WHO, have, run } from '../helpers.mjs';
 import { project, makeRepo, names, assertRan } from './fs-util.mjs';
 
 test(`F1: writes outside the writable roots fail (${WHO})`, () => {
@@ -154,6 +155,35 @@ test(`H1: files the host later executes cannot be planted (${WHO})`, () => {
     assert.equal(readFileSync(join(p.W, '.git', 'config'), 'utf8'), 'orig\n');
     assert.ok(!existsSync(join(p.W, '.vscode')) && !existsSync(join(p.home, '.bashrc')) && !existsSync(join(p.W, '.bashrc')));
   } finally {
+    p.cleanup();
+  }
+});
+
+test(`F6: .git swapped for a symlink while cordon starts never yields a writable outside dir (${WHO})`, async () => {
+  const p = project();
+  const outside = join(p.root, 'outside');
+  mkdirSync(outside);
+  makeRepo(p.W);
+  // The racer flips $W/.git between the real directory and a symlink to a
+  // directory outside every writable root, as fast as it can.
+  const racer = spawn('/bin/sh', ['-c', `cd '${p.W}' && while :; do mv .git .real 2>/dev/null; ln -s '${outside}' .git 2>/dev/null; rm -f .git; mv .real .git 2>/dev/null; done`], {
+    stdio: 'ignore',
+  });
+  try {
+    let ran = 0;
+    for (let i = 0; i < 15; i++) {
+      const r = await run(process.execPath, [CLI, '--', '/bin/sh', '-c', `echo x > .git/pwned-${i} 2>/dev/null; mkdir .git/hooks/pwned 2>/dev/null; echo CORDON-RAN`], {
+        cwd: p.W,
+        env: p.env,
+      });
+      if (r.code === 0 && r.stdout.includes('CORDON-RAN')) ran++;
+      else assert.equal(r.code, 125, `neither ran nor refused: ${r.code} ${r.stderr}`);
+    }
+    assert.ok(ran > 0, 'no run got through at all');
+    assert.deepEqual(readdirSync(outside), [], 'something was written through the swapped symlink');
+  } finally {
+    racer.kill('SIGKILL');
+    await new Promise((r) => racer.once('close', r));
     p.cleanup();
   }
 });
