@@ -17,14 +17,15 @@ fn setup(step: &str, e: std::io::Error) -> SetupError {
 }
 
 /// Whether any mount op may create something on a host filesystem (then a
-/// janitor is needed to remove it after the run).
+/// janitor is needed to remove it after the run). A destination that already
+/// exists at the same host path needs no creation under a host bind, and
+/// anything created on the launcher's own tmpfs vanishes by itself.
 pub fn needs_janitor(cfg: &RunConfig) -> bool {
+    let on_host = |p: &std::ffi::OsStr| std::fs::symlink_metadata(p).is_ok();
     cfg.mounts.iter().any(|m| match m {
         MountOp::Mask { .. } | MountOp::Dir { .. } | MountOp::Symlink { .. } => true,
-        MountOp::Bind { src, dst, .. } => src != dst,
-        MountOp::Tmpfs { dst } | MountOp::Dev { dst } | MountOp::Proc { dst } => {
-            crate::mounts::components(dst).map(|c| c.len() > 1).unwrap_or(true)
-        }
+        MountOp::Bind { src, dst, .. } => src != dst || !on_host(dst),
+        MountOp::Tmpfs { dst } | MountOp::Dev { dst } | MountOp::Proc { dst } => !on_host(dst),
         MountOp::Pin { .. } => false,
     })
 }
