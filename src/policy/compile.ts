@@ -154,7 +154,17 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       homes.add('/root');
       for (const n of fsx.readdir('/home') ?? []) homes.add(`/home/${n}`);
     }
-    for (const h of homes) addEntries('denyRead', HOME_CREDENTIAL_STORES.map((p) => posix.join(h, p)), 'credential store', true);
+    for (const h of homes) {
+      const stores = HOME_CREDENTIAL_STORES.map((p) => posix.join(h, p));
+      addEntries('denyRead', stores, 'credential store', true);
+      // A missing store in a writable home must not be created either: a
+      // planted ~/.ssh/config, ~/.aws/config (credential_process) or
+      // ~/.docker/config.json (credHelpers) runs code on the host later.
+      for (const st of stores) {
+        const r = resolveReal(st, fsx);
+        if (!r.exists) protect.push({ path: r.path, why: 'credential store' });
+      }
+    }
     addEntries('denyRead', SYSTEM_SECRETS, 'system secret', true);
     if (!config.network.allowAllUnixSockets)
       addEntries('denyRead', hostSocketPaths(facts.uid, facts.env), 'host sockets', true);

@@ -15,6 +15,12 @@ export const DANGEROUS_FILES = [
   '.profile',
   '.ripgreprc',
   '.mcp.json',
+  // Beyond srt's list: the other files a login or interactive shell runs.
+  '.bash_login',
+  '.bash_logout',
+  '.zshenv',
+  '.zlogin',
+  '.zlogout',
 ];
 export const DANGEROUS_DIRS = ['.vscode', '.idea', '.claude/commands', '.claude/agents'];
 

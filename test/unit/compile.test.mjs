@@ -368,3 +368,12 @@ test('settings locations and cordon\'s own files are protected inside writable r
     assert.ok(m.includes(s), `${s}\n${m.join('\n')}`);
   assert.ok(idx(m, 'pin /home/u/.nvm/bin') < idx(m, 'ro-bind /home/u/.nvm/bin/node'));
 });
+
+test('missing credential stores in a writable home cannot be created', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['~'] } }, ['/home/u/.config/', '/home/u/.aws/config', '/w/']));
+  for (const s of ['mask /home/u/.ssh', 'mask /home/u/.docker', 'mask /home/u/.kube', 'mask /home/u/.config/gcloud', 'mask /home/u/.zshenv'])
+    assert.ok(m.includes(s), `${s}\n${m.join('\n')}`);
+  // Not writable: nothing to protect, nothing emitted.
+  const r = ops(plan({}, ['/home/u/.config/', '/w/']));
+  assert.ok(!r.some((x) => x.startsWith('mask /home/u/.ssh')));
+});
