@@ -160,9 +160,11 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       // A missing store in a writable home must not be created either: a
       // planted ~/.ssh/config, ~/.aws/config (credential_process) or
       // ~/.docker/config.json (credHelpers) runs code on the host later.
+      // Only where the parent exists: masking a missing ~/.cargo or ~/.local
+      // for the sake of ~/.cargo/credentials would break installers.
       for (const st of stores) {
         const r = resolveReal(st, fsx);
-        if (!r.exists) protect.push({ path: r.path, why: 'credential store' });
+        if (!r.exists && fsx.lstat(posix.dirname(r.path))?.kind === 'dir') protect.push({ path: r.path, why: 'credential store' });
       }
     }
     addEntries('denyRead', SYSTEM_SECRETS, 'system secret', true);
