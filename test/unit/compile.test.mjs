@@ -371,7 +371,7 @@ test('settings locations and cordon\'s own files are protected inside writable r
 
 test('missing credential stores in a writable home cannot be created', () => {
   const m = ops(plan({ filesystem: { allowWrite: ['~'] } }, ['/home/u/.config/', '/home/u/.aws/config', '/w/']));
-  for (const s of ['mask /home/u/.ssh', 'mask /home/u/.docker', 'mask /home/u/.kube', 'mask /home/u/.config/gcloud', 'mask /home/u/.zshenv'])
+  for (const s of ['mask /home/u/.ssh', 'mask /home/u/.kube', 'mask /home/u/.config/gcloud', 'mask /home/u/.zshenv'])
     assert.ok(m.includes(s), `${s}\n${m.join('\n')}`);
   assert.ok(!m.includes('mask /home/u/.cargo') && !m.includes('mask /home/u/.local'), 'a missing parent is not masked for a nested store');
   // Not writable: nothing to protect, nothing emitted.
