@@ -269,6 +269,7 @@ async function wrapArgvCommon(
     ...(cwd !== undefined ? { cwd } : { cwd: process.cwd() }),
     envBase: process.env,
     lists: listsFor(k, custom),
+    commandText: options?.commandText ?? command,
     ...(abortSignal ? { signal: abortSignal } : {}),
   });
   if (token !== undefined) {

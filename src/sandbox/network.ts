@@ -10,7 +10,7 @@ export interface NetworkSessionLike {
   relaySocket: string;
   /** A token for one command: its connections are attributed to commandId
    *  and decided with its per-command lists. */
-  registerCommand(commandId: string, perCommand?: PerCommandLists): string;
+  registerCommand(commandId: string, perCommand?: PerCommandLists, meta?: { command?: string }): string;
   unregisterCommand(token: string): void;
   /** Replaces a registered command's per-command lists (next connection). */
   setCommandLists?(token: string, perCommand: PerCommandLists | undefined): void;
@@ -42,7 +42,7 @@ interface SessionModule {
 
 interface RawSession {
   relaySocket: string;
-  registerCommand(commandId: string, perCommand?: PerCommandLists): string;
+  registerCommand(commandId: string, perCommand?: PerCommandLists, meta?: { command?: string }): string;
   unregisterCommand(token: string): void;
   setCommandLists?(token: string, perCommand: PerCommandLists | undefined): void;
   updateCommand?(token: string, perCommand: PerCommandLists | undefined): void;
@@ -71,7 +71,7 @@ export async function ensureNetwork(o: NetworkStartOptions): Promise<NetworkSess
   const published = new Map<number, string>();
   const session: NetworkSessionLike = {
     relaySocket: raw.relaySocket,
-    registerCommand: (id, lists) => raw.registerCommand(id, lists),
+    registerCommand: (id, lists, meta) => raw.registerCommand(id, lists, meta),
     unregisterCommand: (t) => raw.unregisterCommand(t),
     updateConfig: (n) => raw.updateConfig(n),
     close: async () => {

@@ -64,6 +64,8 @@ export interface SpawnOptions {
   stdio?: 'pipe' | 'inherit' | 'ignore' | readonly StdioSlot[];
   /** Attribution key for violations (default: a random id). */
   commandId?: string;
+  /** The command as violations report it (default: the argv, space-joined). */
+  commandText?: string;
   /** Kill the sandbox after this many ms. */
   timeout?: number;
   signal?: AbortSignal;
@@ -325,7 +327,7 @@ export class Sandbox {
     const net = this.network;
     if (plan.network.mode === 'proxy' && net) {
       const lists = commandLists(opts.policy);
-      token = net.registerCommand(commandId, lists);
+      token = net.registerCommand(commandId, lists, { command: opts.commandText ?? displayCommand(plan.argv) });
       rt.relaySocket = net.relaySocket;
       rt.relayToken = token;
       if (plan.network.publish.length) rt.publishSockets = net.publishSockets?.(plan.network.publish);
@@ -447,6 +449,8 @@ export class Sandbox {
       envBase?: Record<string, string | undefined>;
       lists?: PerCommandLists;
       signal?: AbortSignal;
+      /** Reported as the violations' `command`. */
+      commandText?: string;
     },
   ): Promise<{ argv: string[]; token?: string; plan: Plan }> {
     if (this.closed) throw new SandboxClosedError();
@@ -459,7 +463,7 @@ export class Sandbox {
       const net = await this.ensureNetwork();
       o.signal?.throwIfAborted();
       if (this.closed) throw new SandboxClosedError();
-      token = net.registerCommand(o.commandId, o.lists);
+      token = net.registerCommand(o.commandId, o.lists, o.commandText !== undefined ? { command: o.commandText } : undefined);
       rt.relaySocket = net.relaySocket;
       rt.relayToken = token;
       if (plan.network.publish.length) rt.publishSockets = net.publishSockets?.(plan.network.publish);
@@ -506,6 +510,12 @@ export class Sandbox {
     })();
     return this.closing;
   }
+}
+
+function displayCommand(argv: string[]): string {
+  // sh -c 'script' is reported as the script, as srt reports a wrapped command.
+  if (argv.length === 3 && argv[0] === '/bin/sh' && argv[1] === '-c') return argv[2]!;
+  return argv.join(' ');
 }
 
 export function toArgv(cmd: string[] | string): string[] {

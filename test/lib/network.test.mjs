@@ -142,11 +142,13 @@ test('SandboxManager: violations annotated, customConfig.network enforced per wr
   assert.equal(ok.stdout.trim(), '200 origin/m', ok.stderr);
 
   const id = 'tool-use-0001-abcdefghijklmnop';
-  const d = await sh(await SandboxManager.wrapWithSandbox(clientSh('proxy', 'nope.invalid'), undefined, undefined, undefined, { commandId: id }));
+  const d = await sh(await SandboxManager.wrapWithSandbox(clientSh('proxy', 'nope.invalid'), undefined, undefined, undefined, { commandId: id, commandText: 'fetch nope' }));
   assert.match(d.stdout, / 403/);
   const annotated = SandboxManager.annotateStderrWithSandboxFailures(id, 'stderr text');
   assert.match(annotated, /^stderr text\n<sandbox_violations>\n.*nope\.invalid.*\n<\/sandbox_violations>$/);
-  assert.ok(SandboxManager.getSandboxViolationStore().getViolationsForCommand(id).length >= 1);
+  const vs = SandboxManager.getSandboxViolationStore().getViolationsForCommand(id);
+  assert.ok(vs.length >= 1);
+  assert.equal(vs[0].command, 'fetch nope');
 
   // customConfig.network applies to its own wrap only (srt ignores it).
   const wide = await sh(await SandboxManager.wrapWithSandbox(clientSh('get', String(Q), '/cc'), undefined, { network: { allowedDomains: [`localhost:${Q}`] } }));
