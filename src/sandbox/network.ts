@@ -8,6 +8,8 @@ import { UnsupportedError } from './errors.js';
 export interface NetworkSessionLike {
   /** Host Unix socket the launcher's relays connect to. */
   relaySocket: string;
+  /** The session's private directory (removed by close()). */
+  dir?: string;
   /** A token for one command: its connections are attributed to commandId
    *  and decided with its per-command lists. */
   registerCommand(commandId: string, perCommand?: PerCommandLists, meta?: { command?: string }): string;
@@ -42,6 +44,7 @@ interface SessionModule {
 
 interface RawSession {
   relaySocket: string;
+  dir?: string;
   registerCommand(commandId: string, perCommand?: PerCommandLists, meta?: { command?: string }): string;
   unregisterCommand(token: string): void;
   setCommandLists?(token: string, perCommand: PerCommandLists | undefined): void;
@@ -71,6 +74,7 @@ export async function ensureNetwork(o: NetworkStartOptions): Promise<NetworkSess
   const published = new Map<number, string>();
   const session: NetworkSessionLike = {
     relaySocket: raw.relaySocket,
+    ...(raw.dir !== undefined ? { dir: raw.dir } : {}),
     registerCommand: (id, lists, meta) => raw.registerCommand(id, lists, meta),
     unregisterCommand: (t) => raw.unregisterCommand(t),
     updateConfig: (n) => raw.updateConfig(n),

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { isAbsolute, resolve } from 'node:path';
+import { rmSync } from 'node:fs';
 import { parseSettings, SettingsError } from '../config/load.js';
 import type { SandboxRuntimeConfig, SandboxRuntimeConfigInput } from '../config/schema.js';
 import { compile } from '../policy/compile.js';
@@ -182,6 +183,24 @@ function normalizeStdio(stdio: SpawnOptions['stdio']): StdioSlot[] {
   return out;
 }
 
+/** Session directories of sandboxes not closed yet: removed if the host
+ *  process exits without close() (sockets must not outlive their server). */
+const exitCleanup = new Set<string>();
+let exitHook = false;
+function watchExit(): void {
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const d of exitCleanup) {
+      try {
+        rmSync(d, { recursive: true, force: true });
+      } catch {
+        /* best effort at exit */
+      }
+    }
+  });
+}
+
 /** A timeout/abort kills the launcher; PR_SET_PDEATHSIG and the pid
  *  namespace take the whole sandbox with it. */
 const KILL: NodeJS.Signals = 'SIGKILL';
@@ -261,7 +280,14 @@ export class Sandbox {
       violations: this.violations,
       onViolation: (v) => this.routeViolation(v),
       ...(this.opts.publish?.length ? { publish: this.opts.publish } : {}),
-    }).then((s) => (this.network = s));
+    }).then((s) => {
+      this.network = s;
+      if (s.dir) {
+        watchExit();
+        exitCleanup.add(s.dir);
+      }
+      return s;
+    });
     return this.networkStarting;
   }
 
@@ -505,6 +531,7 @@ export class Sandbox {
       if (this.networkStarting) {
         const net = await this.networkStarting.catch(() => undefined);
         await net?.close();
+        if (net?.dir) exitCleanup.delete(net.dir);
       }
       this.network = undefined;
     })();

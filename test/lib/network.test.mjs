@@ -130,6 +130,20 @@ test('Sandbox: close() stops the proxies and removes their socket directory', as
   await child.result.catch(() => {});
   assert.equal(existsSync(sock), false);
   assert.equal(existsSync(dirname(sock)), false, 'session directory left behind');
+  // A host process that exits without close() leaves no directory either.
+  const script = `import { Sandbox } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
+const sb = await Sandbox.create({ network: { allowedDomains: ['example.com'] } });
+console.log(sb.networkSession().dir); process.exit(0);`;
+  const r = await new Promise((resolve) => {
+    const c = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.on('close', (code) => resolve({ code, out }));
+  });
+  assert.equal(r.code, 0);
+  const dir = r.out.trim();
+  assert.match(dir, /^\//);
+  assert.equal(existsSync(dir), false, `${dir} left behind by a process that did not close()`);
 });
 
 test('SandboxManager: violations annotated, customConfig.network enforced per wrap, updateConfig live', async () => {
