@@ -1,0 +1,50 @@
+// Commands of one library session run side by side over the same writable
+// directory. A protected path that does not exist yet (.bashrc, .git/hooks…)
+// is masked with a placeholder the launcher creates and later removes; one
+// command's clean-up must never open that path in a command still running.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox } from '../../dist/index.js';
+import { tempDir, WHO } from '../helpers.mjs';
+
+const work = tempDir('cordon-conc-');
+after(() => work.cleanup());
+
+async function waitFor(cond, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test(`a command ending does not unmask a protected path in a command still running (${WHO})`, async () => {
+  const sb = await Sandbox.create({ filesystem: { allowWrite: [work.dir] } }, { cwd: work.dir });
+  const bashrc = join(work.dir, '.bashrc');
+  try {
+    assert.equal(existsSync(bashrc), false);
+    // A holds the sandbox open until its stdin closes.
+    const a = await sb.spawnAsync(['sh', '-c', 'cat >/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    await waitFor(() => a.launchInfo.childPid !== undefined);
+    // B starts while A's placeholder (if any) is on the host, then waits for "go".
+    const b = await sb.spawnAsync(['sh', '-c', `read go; echo pwned >> ${bashrc}; echo "rc=$?"`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    b.stdout.on('data', (d) => (out += d));
+    b.stderr.on('data', (d) => (out += d));
+    await waitFor(() => b.launchInfo.childPid !== undefined || b.exitCode !== null);
+    a.stdin.end();
+    await a.result;
+    // A's clean-up has run once its placeholder is gone from the host.
+    await waitFor(() => !existsSync(bashrc) || readFileSync(bashrc, 'utf8') !== '');
+    b.stdin.on('error', () => {});
+    b.stdin.end('go\n');
+    const r = await b.result;
+    if (r.code === 125) return; // B refused to start: fail-closed, acceptable
+    assert.match(out, /rc=[1-9]/, `B wrote the protected path after A ended: ${out}`);
+    assert.equal(existsSync(bashrc), false, `${bashrc} was created on the host`);
+  } finally {
+    await sb.close();
+  }
+});
