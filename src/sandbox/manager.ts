@@ -12,7 +12,8 @@ import { patternError } from '../net/patterns.js';
 import { absolutize } from '../policy/paths.js';
 import { HTTP_PROXY_PORT, SOCKS_PROXY_PORT } from '../policy/compile.js';
 import { Sandbox, parsePolicy } from './sandbox.js';
-import { probeLauncher } from './launcher.js';
+import { launcherPath, probeLauncher } from './launcher.js';
+import { spawnSync } from 'node:child_process';
 import { quote } from './shell-quote.js';
 import { NotInitializedError, PolicyError, UnsupportedError } from './errors.js';
 
@@ -155,22 +156,36 @@ function isSandboxingEnabled(): boolean {
   return config !== undefined;
 }
 
+/** Kernel features without which no sandbox can be built (the rest degrade). */
+const ESSENTIAL = new Set(['user_namespaces', 'mount_namespaces', 'pid_namespaces', 'net_namespaces', 'seccomp']);
+let probeCache: SandboxDependencyCheck | undefined;
+
 function checkDependencies(): SandboxDependencyCheck {
   if (!isSupportedPlatform()) return { errors: ['Unsupported platform'], warnings: [] };
+  if (probeCache) return { errors: [...probeCache.errors], warnings: [...probeCache.warnings] };
   const errors: string[] = [];
   const warnings: string[] = [];
   try {
     probeLauncher();
   } catch (e) {
-    errors.push((e as Error).message);
+    return { errors: [(e as Error).message], warnings };
   }
+  // The launcher's own attempts (what `cordon doctor` shows), once per process.
+  const r = spawnSync(launcherPath(), ['probe'], { encoding: 'utf8', timeout: 30_000, env: {} });
+  let report: Record<string, unknown> | undefined;
   try {
-    if (readFileSync('/proc/sys/user/max_user_namespaces', 'utf8').trim() === '0')
-      errors.push('user namespaces are disabled (user.max_user_namespaces = 0); run `cordon doctor`');
+    report = JSON.parse(r.stdout) as Record<string, unknown>;
   } catch {
-    /* not readable: the launcher reports it when it runs */
+    errors.push(`cordon-launcher probe failed: ${(r.stderr || r.stdout || `exit ${r.status}`).trim().split('\n')[0]}`);
   }
-  return { errors, warnings };
+  for (const [name, row] of Object.entries(report ?? {})) {
+    if (typeof row !== 'object' || row === null || !('ok' in row) || (row as { ok: unknown }).ok) continue;
+    const why = (row as { error?: unknown }).error;
+    const line = `${name.replace(/_/g, ' ')}: ${typeof why === 'string' && why ? why : 'not available'} (see \`cordon doctor\`)`;
+    (ESSENTIAL.has(name) ? errors : warnings).push(line);
+  }
+  probeCache = { errors, warnings };
+  return { errors: [...errors], warnings: [...warnings] };
 }
 
 function key(command: string, options?: WrapWithSandboxOptions): string {
