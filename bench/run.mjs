@@ -32,7 +32,7 @@ const INSTALL_HINT = 'run: sh scripts/bench-peers.sh';
 
 // ---------------------------------------------------------------- arguments
 const argv = process.argv.slice(2);
-const opt = { quick: false, only: null, rootOnly: false, unpriv: false, child: null };
+const opt = { quick: false, only: null, rootOnly: false, unpriv: false, child: null, out: null };
 for (let i = 0; i < argv.length; i++) {
   const a = argv[i];
   if (a === '--quick') opt.quick = true;
@@ -40,8 +40,10 @@ for (let i = 0; i < argv.length; i++) {
   else if (a === '--unprivileged') opt.unpriv = true;
   else if (a.startsWith('--only=')) opt.only = new Set(a.slice(7).split(','));
   else if (a === '--child') opt.child = argv[++i];
+  else if (a === '--out') opt.out = resolve(argv[++i] ?? '.');
   else if (a === '--help' || a === '-h') {
-    console.log('usage: npm run bench -- [--quick] [--only=cold,percmd,throughput,latency,memory,scaling] [--root-only|--unprivileged]');
+    console.log('usage: npm run bench -- [--quick] [--only=cold,percmd,throughput,latency,memory,scaling] [--root-only|--unprivileged] [--out DIR]\n' +
+      'Writes DIR/results.json and results.md (default: bench/, or a temp dir with --only).');
     process.exit(0);
   } else {
     console.error(`bench: unknown option '${a}' (try --help)`);
@@ -688,6 +690,7 @@ async function benchScaling(P) {
 
 // ------------------------------------------------------------------- a pass
 async function runPass() {
+  const load0 = os.loadavg()[0];
   const P = await probe();
   const who = IS_ROOT ? 'root' : `uid ${process.getuid()}`;
   log(`pass as ${who}; available: ${Object.entries(P).filter(([k]) => k !== 'libModule').map(([k, v]) => `${k}=${v === true ? 'yes' : 'no'}`).join(' ')}`);
@@ -715,7 +718,8 @@ async function runPass() {
   await timed('memory', () => benchMemory(P));
   await timed('scaling', () => benchScaling(P));
   const available = Object.fromEntries(Object.entries(P).filter(([k]) => k !== 'libModule'));
-  return { uid: process.getuid(), user: who, available, sections };
+  // Other work on a shared machine moves absolute numbers; say how busy it was.
+  return { uid: process.getuid(), user: who, available, loadavg1m: { start: load0, end: os.loadavg()[0] }, sections };
 }
 
 // ------------------------------------------------------------------- goals
@@ -789,7 +793,8 @@ function markdown(doc) {
     if (pass.error) { L.push(''); L.push(`Pass failed: ${pass.error}`); }
     if (pass.available) {
       L.push('');
-      L.push('Pieces found: ' + Object.entries(pass.available).map(([k, v]) => `${k} ${v === true ? 'ok' : `**no** (${v})`}`).join(' · '));
+      L.push('Pieces found: ' + Object.entries(pass.available).map(([k, v]) => `${k} ${v === true ? 'ok' : `**no** (${v})`}`).join(' · ') +
+        (pass.loadavg1m ? ` · load average ${fmt(pass.loadavg1m.start)} → ${fmt(pass.loadavg1m.end)} on ${doc.cpus} CPUs` : ''));
     }
     for (const s of pass.sections) {
       L.push('');
@@ -875,6 +880,9 @@ const doc = {
   passes,
 };
 doc.goals = goals(passes);
-writeFileSync(join(ROOT, 'bench', 'results.json'), JSON.stringify(doc, null, 2) + '\n');
-writeFileSync(join(ROOT, 'bench', 'results.md'), markdown(doc));
-log(`done in ${doc.durationS} s; wrote bench/results.json and bench/results.md`);
+// A partial run (--only) must not replace the committed full results.
+const outDir = opt.out ?? (opt.only ? join(os.tmpdir(), 'cordon-bench-results') : join(ROOT, 'bench'));
+mkdirSync(outDir, { recursive: true });
+writeFileSync(join(outDir, 'results.json'), JSON.stringify(doc, null, 2) + '\n');
+writeFileSync(join(outDir, 'results.md'), markdown(doc));
+log(`done in ${doc.durationS} s; wrote ${join(outDir, 'results.json')} and results.md`);
