@@ -352,6 +352,20 @@ async function benchPerCommand(P) {
     await lib('srt SandboxManager.wrapWithSandbox + spawn', async () => managerAdapter(await import(pathToFileURL(SRT_LIB).href), 'srt', ['example.com']));
   } else skipRow(sec, 'srt SandboxManager.wrapWithSandbox + spawn', P.srt);
   if (P.launcher === true) variants.push({ seq: seqNext(), name: 'raw cordon-launcher spawn (argv)', run: () => spawnArgvTimed(LAUNCHER, ['run', ...BASE, '--', 'true']) });
+  // The launcher alone with the library's real plan (masks, Landlock,
+  // seccomp): splits Sandbox.run's time into launcher and Node-side glue.
+  const fullName = 'raw cordon-launcher spawn (argv of Sandbox.plan, no network)';
+  if (P.launcher === true && P.lib === true) {
+    let sbx;
+    try {
+      const { launcherArgs } = await import(pathToFileURL(join(ROOT, 'dist', 'sandbox', 'launcher-args.js')).href);
+      sbx = await P.libModule.Sandbox.create(srtConfig([]));
+      const args = launcherArgs(sbx.plan(['true'], { cwd: WORK }));
+      await mustRun(LAUNCHER, args, { cwd: WORK });
+      variants.push({ seq: seqNext(), name: fullName, run: () => spawnArgvTimed(LAUNCHER, args, { cwd: WORK }) });
+    } catch (e) { skipRow(sec, fullName, firstLine(e)); }
+    try { await sbx?.close(); } catch {}
+  }
   if (P.bwrap === true) {
     variants.push({ seq: seqNext(), name: 'raw bwrap spawn (argv)', run: () => spawnArgvTimed('bwrap', [...BWRAP, 'true']) });
     variants.push({ seq: seqNext(), name: 'raw bwrap spawn (shell)', run: () => spawnShellTimed(`bwrap ${BWRAP.join(' ')} true`) });
