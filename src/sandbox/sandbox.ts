@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { parseSettings, SettingsError } from '../config/load.js';
 import type { SandboxRuntimeConfig, SandboxRuntimeConfigInput } from '../config/schema.js';
 import { compile } from '../policy/compile.js';
-import { realFacts, type Facts } from '../policy/facts.js';
+import { realFacts, type Facts, type FsFacts } from '../policy/facts.js';
 import type { Plan } from '../policy/plan.js';
 import { SandboxViolationStore, type SandboxViolationEvent } from '../net/violations.js';
 import type { AskCallback, PerCommandLists } from '../net/policy.js';
@@ -183,6 +183,25 @@ function normalizeStdio(stdio: SpawnOptions['stdio']): StdioSlot[] {
   return out;
 }
 
+/** One compile looks at the same few paths many times (each rule's
+ *  ancestors, every home's credential stores): answers are cached for the
+ *  length of that compile only, so nothing stale reaches the next command. */
+function memoFs(base: FsFacts): FsFacts {
+  const cache = new Map<string, unknown>();
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(base)) {
+    if (typeof fn !== 'function') continue;
+    out[name] = (p: string) => {
+      const key = `${name}\0${p}`;
+      if (cache.has(key)) return cache.get(key);
+      const v = (fn as (p: string) => unknown).call(base, p);
+      cache.set(key, v);
+      return v;
+    };
+  }
+  return out as unknown as FsFacts;
+}
+
 /** Session directories of sandboxes not closed yet: removed if the host
  *  process exits without close() (sockets must not outlive their server). */
 const exitCleanup = new Set<string>();
@@ -259,7 +278,7 @@ export class Sandbox {
     const proxy = this.wantsProxy(config, p);
     // The launcher is bound inside only for `cordon-launcher connect` (ssh
     // through the proxy): without a network it would be a mount for nothing.
-    const f = proxy ? { ...facts, launcherPath: this.launcher } : facts;
+    const f: Facts = { ...facts, fs: memoFs(facts.fs), ...(proxy ? { launcherPath: this.launcher } : {}) };
     try {
       return compile(config, f, argv, {
         ...(proxy ? { networkMode: 'proxy' as const } : {}),
