@@ -199,7 +199,7 @@ test('SandboxManager: ask callback decides unlisted hosts; only true allows', as
   assert.equal(asked[0].port, 80);
 });
 
-test('SandboxManager: registerCommandNetworkLists after the wrap, reset() removes the sockets', async () => {
+test('SandboxManager: registerCommandNetworkLists after the wrap (also 20 concurrent), reset() removes the sockets', async () => {
   await SandboxManager.reset();
   await SandboxManager.initialize({ network: { allowedDomains: [] }, filesystem: { allowWrite: [work.dir] } });
   const id = 'Zm9vYmFyYmF6cXV4cXV1eA'; // 22 chars, as srt requires
@@ -210,6 +210,19 @@ test('SandboxManager: registerCommandNetworkLists after the wrap, reset() remove
   SandboxManager.unregisterCommandNetworkLists(id);
   const r2 = await sh(wrapped);
   assert.match(r2.stdout, / 403/);
+  // 20 wraps at once, half with a list of their own: no list leaks to another id.
+  const ids = Array.from({ length: 20 }, (_, i) => `concurrent-${String(i).padStart(2, '0')}-abcdefghijklmnop`);
+  const wraps = await Promise.all(ids.map((cid, i) => SandboxManager.wrapWithSandbox(clientSh('proxy', `host${i - (i % 2)}.invalid`), undefined, undefined, undefined, { commandId: cid })));
+  ids.forEach((cid, i) => i % 2 === 0 && SandboxManager.registerCommandNetworkLists(cid, { allowedDomains: [`host${i}.invalid`] }));
+  const outs = await Promise.all(wraps.map((w) => sh(w)));
+  outs.forEach((o, i) => {
+    const denied = / 403/.test(o.stdout);
+    assert.equal(denied, i % 2 === 1, `wrap ${i}: ${o.stdout}`);
+    const annotated = SandboxManager.annotateStderrWithSandboxFailures(ids[i], '');
+    if (i % 2 === 1) assert.match(annotated, new RegExp(`host${i - 1}\\.invalid`));
+    else assert.equal(annotated, '');
+  });
+  for (const cid of ids) SandboxManager.unregisterCommandNetworkLists(cid);
   const sock = SandboxManager.getSandbox().networkSession().relaySocket;
   await SandboxManager.reset();
   assert.equal(existsSync(sock), false);
