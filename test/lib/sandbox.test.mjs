@@ -201,3 +201,20 @@ async function waitFor(cond, ms = 10_000) {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+test('the host process killed with SIGKILL takes its sandboxes with it', async () => {
+  const script = `import { Sandbox } from ${JSON.stringify(new URL('../../dist/index.js', import.meta.url).href)};
+const sb = await Sandbox.create({});
+const c = await sb.spawnAsync(['sleep', '1000'], { stdio: 'ignore' });
+const t = setInterval(() => { if (c.launchInfo.childPid) { console.log(c.launchInfo.childPid); clearInterval(t); } }, 5);`;
+  const { spawn } = await import('node:child_process');
+  const host = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  host.stdout.on('data', (d) => (out += d));
+  await waitFor(() => /\d+\n/.test(out));
+  const pid = Number(out.trim());
+  assert.equal(alive(pid), true);
+  host.kill('SIGKILL');
+  await waitFor(() => !alive(pid));
+  assert.equal(alive(pid), false);
+});
