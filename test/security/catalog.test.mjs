@@ -5,6 +5,7 @@
 import { after } from 'node:test';
 import { results, table, attacks } from './catalog/harness.mjs';
 import './catalog/group-f.mjs';
+import './catalog/group-tnps.mjs';
 
 after(() => {
   process.stdout.write(`\n${table()}\n`);
