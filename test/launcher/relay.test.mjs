@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { LAUNCHER, BASE_MOUNTS, tempDir, run } from '../helpers.mjs';
+import { LAUNCHER, BASE_MOUNTS, tempDir, run, have } from '../helpers.mjs';
 
 const PY = '/usr/bin/python3';
 // The launcher binary as the sandbox sees it (the test tree may live under
@@ -342,6 +342,37 @@ test('relay: a listener that cannot be set up stops the run before the command (
     assert.equal(t.stdout, '');
     assert.match(t.stderr, /^cordon-launcher: relay: --relay-token: .+\n$/);
   } finally {
+    cleanup();
+  }
+});
+
+test('connect: a real ssh client uses it as ProxyCommand and reaches the server through the relay', async (t) => {
+  if (!have('ssh')) return t.skip('ssh client not installed');
+  const { dir, cleanup } = tempDir();
+  const seen = [];
+  let clientBanner = '';
+  // SOCKS5 for allowed.test:22, then the server side of the SSH banner exchange.
+  const proxy = await hostProxy(dir, async (sock, rd) => {
+    await rd.take(3);
+    sock.write(Buffer.from([5, 0]));
+    const head = await rd.take(5);
+    seen.push(`${(await rd.take(head[4])).toString()}:${(await rd.take(2)).readUInt16BE(0)}`);
+    sock.write(Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 22]));
+    sock.write('SSH-2.0-cordonfake\r\n');
+    clientBanner = (await rd.line()).trim();
+    sock.end();
+  });
+  try {
+    const r = await run(LAUNCHER, relayArgs(proxy.path, 'tk', [1080], [
+      '--ro-bind', LAUNCHER, INNER_LAUNCHER, '--',
+      'ssh', '-v', '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
+      '-o', `ProxyCommand=${INNER_LAUNCHER} connect %h %p`, 'git@allowed.test', 'true']));
+    assert.deepEqual(seen, ['allowed.test:22']);
+    assert.match(r.stderr, /remote software version cordonfake/);
+    assert.match(clientBanner, /^SSH-2\.0-OpenSSH/);
+    assert.deepEqual(proxy.preambles, ['CORDON1 tk 1080']);
+  } finally {
+    await proxy.close();
     cleanup();
   }
 });
