@@ -410,11 +410,21 @@ mod tests {
     use std::os::unix::net::UnixListener;
     use std::time::Instant;
 
-    fn tmp_sock(name: &str) -> PathBuf {
+    /// A private directory for test sockets, removed when dropped.
+    struct Scratch(PathBuf);
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tmp_sock(name: &str) -> (Scratch, PathBuf) {
         let dir = std::env::temp_dir().join(format!("cordon-relay-{}-{}", std::process::id(), name));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        dir.join("s")
+        let path = dir.join("s");
+        (Scratch(dir), path)
     }
 
     /// Deterministic pseudo-random bytes (xorshift), so a corrupted or
@@ -446,11 +456,11 @@ mod tests {
 
     /// A relay on an ephemeral port (labelled `label`) in front of a host
     /// Unix socket served by `host`, which gets the accepted stream.
-    fn relay_with<F>(name: &str, token: &str, label: u16, host: F) -> (SocketAddr, thread::JoinHandle<()>)
+    fn relay_with<F>(name: &str, token: &str, label: u16, host: F) -> (SocketAddr, thread::JoinHandle<()>, Scratch)
     where
         F: FnOnce(UnixStream) + Send + 'static,
     {
-        let path = tmp_sock(name);
+        let (scratch, path) = tmp_sock(name);
         let ul = UnixListener::bind(&path).unwrap();
         let server = thread::spawn(move || {
             let (s, _) = ul.accept().unwrap();
@@ -462,7 +472,7 @@ mod tests {
             Listeners { tcp: vec![(l, label)], publish: vec![] },
             Upstream { socket: path, token: token.into() },
         );
-        (addr, server)
+        (addr, server, scratch)
     }
 
     #[test]
@@ -471,7 +481,7 @@ mod tests {
         let up = pattern(N, 7);
         let down = pattern(N + 12345, 99);
         let (expect_up, reply) = (up.clone(), down.clone());
-        let (addr, server) = relay_with("big", "tok123", 3128, move |mut s| {
+        let (addr, server, _scratch) = relay_with("big", "tok123", 3128, move |mut s| {
             assert_eq!(read_line(&mut s), "CORDON1 tok123 3128");
             // Read everything first: only the client's half-close ends this.
             let mut got = Vec::new();
@@ -497,7 +507,7 @@ mod tests {
 
     #[test]
     fn host_half_close_keeps_client_direction_open() {
-        let (addr, server) = relay_with("hc", "-", 1080, |mut s| {
+        let (addr, server, _scratch) = relay_with("hc", "-", 1080, |mut s| {
             assert_eq!(read_line(&mut s), "CORDON1 - 1080");
             s.write_all(b"hello").unwrap();
             s.shutdown(Shutdown::Write).unwrap();
@@ -521,7 +531,7 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let _errors = start(
             Listeners { tcp: vec![(l, 3128)], publish: vec![] },
-            Upstream { socket: tmp_sock("none"), token: "-".into() },
+            Upstream { socket: tmp_sock("none").1, token: "-".into() },
         );
         let mut c = TcpStream::connect(addr).unwrap();
         let mut got = Vec::new();
@@ -540,7 +550,7 @@ mod tests {
             s.read_to_string(&mut got).unwrap();
             s.write_all(format!("echo:{got}").as_bytes()).unwrap();
         });
-        let path = tmp_sock("pub");
+        let (_scratch, path) = tmp_sock("pub");
         let cfg = RunConfig { publish: vec![(path.clone().into(), port)], ..Default::default() };
         let listeners = bind_listeners(&cfg).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -566,7 +576,7 @@ mod tests {
         let cfg = RunConfig { relay_ports: vec![port], ..Default::default() };
         let e = bind_listeners(&cfg).err().unwrap();
         assert!(e.starts_with(&format!("bind 127.0.0.1:{port}: ")), "{e}");
-        let path = tmp_sock("exists");
+        let (_scratch, path) = tmp_sock("exists");
         std::fs::write(&path, b"").unwrap();
         let cfg = RunConfig { publish: vec![(path.into(), 80)], ..Default::default() };
         assert!(bind_listeners(&cfg).err().unwrap().starts_with("--publish "));
@@ -607,7 +617,7 @@ mod tests {
             let h = thread::spawn(move || drain(l.accept().unwrap().0));
             direct.push(send(a));
             assert_eq!(h.join().unwrap(), N as u64);
-            let (addr, server) = relay_with(&format!("bench{i}"), "-", 3128, |mut s| {
+            let (addr, server, _scratch) = relay_with(&format!("bench{i}"), "-", 3128, |mut s| {
                 read_line(&mut s);
                 assert_eq!(drain(s), N as u64);
             });
@@ -656,7 +666,7 @@ mod tests {
                 thread::spawn(move || answer(s, false));
             }
         });
-        let path = tmp_sock("cost");
+        let (_scratch, path) = tmp_sock("cost");
         let ul = UnixListener::bind(&path).unwrap();
         thread::spawn(move || {
             for s in ul.incoming() {
