@@ -6,6 +6,9 @@ import { after } from 'node:test';
 import { results, table, attacks } from './catalog/harness.mjs';
 import './catalog/group-f.mjs';
 import './catalog/group-tnps.mjs';
+import './catalog/group-u.mjs';
+import './catalog/group-x.mjs';
+import './catalog/group-he.mjs';
 
 after(() => {
   process.stdout.write(`\n${table()}\n`);

@@ -1,0 +1,85 @@
+// Catalog groups H (persistence and host-side execution) and E (environment)
+// through the cordon CLI with the default policy.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, mkdirSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { have } from '../../helpers.mjs';
+import { entry, project, ran } from './harness.mjs';
+import { makeRepo } from './group-f.mjs';
+
+entry('H1', 'Plant files the host will later execute', (ctx) => {
+  const p = project();
+  try {
+    makeRepo(p.W);
+    const haveGit = have('git');
+    const r = p.sh(
+      [
+        "printf '#!/bin/sh\\nevil\\n' > .git/hooks/pre-commit 2>/dev/null && echo PLANTED-hook",
+        haveGit ? "git config core.hooksPath /tmp/h 2>/dev/null && echo PLANTED-hookspath" : 'true',
+        haveGit ? "git config core.fsmonitor 'sh -c evil' 2>/dev/null && echo PLANTED-fsmonitor" : 'true',
+        "mkdir -p .vscode 2>/dev/null && echo '{}' > .vscode/tasks.json 2>/dev/null && echo PLANTED-vscode",
+        'echo "alias ls=evil" >> ~/.bashrc 2>/dev/null && echo PLANTED-homerc',
+        'echo "alias ls=evil" >> .bashrc 2>/dev/null && echo PLANTED-rc',
+        // Residual risk by design: ordinary files in W stay writable.
+        "echo 'curl evil' > .envrc && echo WROTE-envrc",
+        "echo 'all:; curl evil' > Makefile && echo WROTE-makefile",
+        'echo CORDON-RAN',
+      ].join('; '),
+    );
+    ran(assert, r);
+    assert.doesNotMatch(r.stdout, /PLANTED/);
+    assert.match(r.stdout, /WROTE-envrc/);
+    assert.equal(readFileSync(join(p.W, '.git', 'config'), 'utf8'), 'orig\n');
+    assert.ok(!existsSync(join(p.W, '.vscode')) && !existsSync(join(p.home, '.bashrc')) && !existsSync(join(p.W, '.bashrc')));
+    assert.ok(!existsSync(join(p.W, '.git', 'hooks', 'pre-commit')));
+    ctx.residual('.git/config, hooks, agent and shell rc files protected; .envrc/Makefile writable by design');
+  } finally {
+    p.cleanup();
+  }
+});
+
+entry('H2', "Hijack the launcher's helper lookup", () => {
+  const p = project();
+  const tag = `cordon-h2-${randomBytes(4).toString('hex')}`;
+  try {
+    const bin = join(p.W, 'bin');
+    mkdirSync(bin);
+    for (const name of ['cordon-launcher', 'bwrap', 'socat', 'rg', 'node']) {
+      writeFileSync(join(bin, name), `#!/bin/sh\ntouch '${p.root}/pwned-${name}'\nexec "$@"\n`);
+      chmodSync(join(bin, name), 0o755);
+    }
+    writeFileSync(join(p.W, 'cordon-launcher'), `#!/bin/sh\ntouch '${p.root}/pwned-cwd'\n`);
+    chmodSync(join(p.W, 'cordon-launcher'), 0o755);
+    const r = p.sh(`echo x > /etc/${tag} 2>/dev/null && echo UNSANDBOXED; echo "sandbox=$CORDON_SANDBOX"; echo CORDON-RAN`, ['--allow-net', 'localhost:1'], {
+      PATH: `${bin}:.:/usr/local/bin:/usr/bin:/bin`,
+    });
+    ran(assert, r);
+    assert.match(r.stdout, /sandbox=1/);
+    assert.doesNotMatch(r.stdout, /UNSANDBOXED/);
+    for (const f of ['cordon-launcher', 'bwrap', 'socat', 'rg', 'node', 'cwd']) assert.ok(!existsSync(join(p.root, `pwned-${f}`)), `planted ${f} ran`);
+  } finally {
+    rmSync(`/etc/${tag}`, { force: true });
+    p.cleanup();
+  }
+});
+
+entry('E1', 'Secrets in the environment', () => {
+  const p = project();
+  const c = `CANARY-${randomBytes(8).toString('hex')}`;
+  try {
+    const secrets = {
+      GH_TOKEN: c, GITHUB_TOKEN: c, AWS_SECRET_ACCESS_KEY: c, AWS_SESSION_TOKEN: c, ANTHROPIC_API_KEY: c,
+      OPENAI_API_KEY: c, NPM_TOKEN: c, DB_PASSWORD: c, MY_SERVICE_SECRET: c, SSH_AUTH_SOCK: `/tmp/${c}`,
+    };
+    const r = p.sh("env; tr '\\0' '\\n' < /proc/self/environ; echo CORDON-RAN", ['--allow-net', 'allowed.test'], { ...secrets, HARMLESS: 'visible' });
+    ran(assert, r);
+    assert.ok(!r.stdout.includes(c), `a credential variable leaked:\n${r.stdout}`);
+    assert.match(r.stdout, /^HARMLESS=visible$/m);
+    assert.match(r.stdout, /^CORDON_SANDBOX=1$/m);
+    // The proxy settings carry no token or credential (identity comes from the relay).
+    for (const m of r.stdout.matchAll(/^(?:HTTPS?_PROXY|ALL_PROXY)=(.*)$/gim)) assert.doesNotMatch(m[1], /@/, m[0]);
+  } finally {
+    p.cleanup();
+  }
+});
