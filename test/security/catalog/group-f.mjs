@@ -4,21 +4,17 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, mkdirSync, symlinkSync, writeFileSync, rmSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { have } from '../../helpers.mjs';
 import { ERRNO } from '../attacks/build.mjs';
 import { entry, project, ran, attacks, pyScript, cordonAsync } from './harness.mjs';
+import { makeRepo } from '../fs-util.mjs';
 
 const { EPERM, EACCES } = ERRNO;
 const EROFS = 30;
 const canary = () => `CANARY-${randomBytes(8).toString('hex')}`;
 
-/** A git-like protected layout in W: .git/config reading "orig", .git/hooks. */
-export function makeRepo(W) {
-  mkdirSync(join(W, '.git', 'hooks'), { recursive: true });
-  writeFileSync(join(W, '.git', 'config'), 'orig\n');
-  writeFileSync(join(W, '.git', 'HEAD'), 'ref: refs/heads/main\n');
-}
 const names = (dir) => readdirSync(dir).sort();
 
 entry('F1', 'Write outside writable roots', () => {
@@ -169,6 +165,26 @@ entry('F6', 'TOCTOU symlink exchange on a bind source at launch', async () => {
       assert.doesNotMatch(r.stdout, /WROTE/);
     }
     assert.ok(outs.some((r) => r.code === 0), 'no victim launch ran at all');
+    // A host-side racer (moved from fs-write.test.mjs): .git flips between
+    // the real dir and a symlink to a dir outside every writable root while
+    // cordon starts; nothing may ever be written through the symlink.
+    const outside = join(p.root, 'outside');
+    mkdirSync(outside);
+    const racer = spawn('/bin/sh', ['-c', `while :; do mv .git .real 2>/dev/null; ln -s '${outside}' .git 2>/dev/null; rm -f .git; mv .real .git 2>/dev/null; done`], { cwd: p.W, stdio: 'ignore' });
+    try {
+      let got = 0;
+      for (let i = 0; i < 10; i++) {
+        const r = await cordonAsync(['--', '/bin/sh', '-c', `echo x > .git/pwned-${i} 2>/dev/null; mkdir .git/hooks/pwned 2>/dev/null; echo CORDON-RAN`], { cwd: p.W, env: p.env });
+        if (r.code === 0 && r.stdout.includes('CORDON-RAN')) got++;
+        else assert.equal(r.code, 125, `neither ran nor refused: ${r.code} ${r.stderr}`);
+      }
+      assert.ok(got > 0, 'no run got through at all');
+      assert.deepEqual(readdirSync(outside), [], 'something was written through the swapped symlink');
+    } finally {
+      racer.kill('SIGKILL');
+      await new Promise((res) => racer.once('close', res));
+      if (!existsSync(join(p.W, '.git'))) spawnSync('mv', [join(p.W, '.real'), join(p.W, '.git')]);
+    }
     // A prior run sharing W: sandbox A ends while victim B still runs. A's
     // clean-up of its placeholders for missing protected paths must not take
     // away B's masks over the same names (B sees A's placeholders as files).

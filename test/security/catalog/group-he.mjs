@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { have } from '../../helpers.mjs';
 import { entry, project, ran } from './harness.mjs';
-import { makeRepo } from './group-f.mjs';
+import { makeRepo } from '../fs-util.mjs';
 
 entry('H1', 'Plant files the host will later execute', (ctx) => {
   const p = project();

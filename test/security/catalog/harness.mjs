@@ -6,10 +6,11 @@
 // skipped (this kernel or machine lacks what the attack needs), FAILED.
 import { test } from 'node:test';
 import { spawnSync, spawn } from 'node:child_process';
-import { copyFileSync, chmodSync, mkdirSync } from 'node:fs';
+import { copyFileSync, chmodSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cordon, tempDir, WHO, CLI } from '../../helpers.mjs';
+import { cordon, WHO, CLI } from '../../helpers.mjs';
+import { project as fsProject } from '../fs-util.mjs';
 import { buildAttack, parseResults } from '../attacks/build.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -62,19 +63,12 @@ export function table() {
   return lines.join('\n');
 }
 
-/** A scratch project: W (the writable cwd) and a private HOME, both in a temp
- *  dir; sh() runs a shell snippet through the real cordon CLI there. */
+/** fs-util's scratch project (W the writable cwd, a private HOME, sh()
+ *  through the real CLI) plus cmd(argv) without a shell. */
 export function project(prefix = 'cordon-cat-') {
-  const t = tempDir(prefix);
-  const W = join(t.dir, 'w');
-  const home = join(t.dir, 'home');
-  mkdirSync(W, { recursive: true });
-  mkdirSync(home, { recursive: true });
-  const env = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' };
-  const sh = (script, flags = [], extraEnv = {}, opts = {}) =>
-    cordon([...flags, '--', '/bin/sh', '-c', script], { cwd: W, env: { ...env, ...extraEnv }, ...opts });
-  const cmd = (argv, flags = [], opts = {}) => cordon([...flags, '--', ...argv], { cwd: W, env, ...opts });
-  return { root: t.dir, W, home, env, sh, cmd, cleanup: t.cleanup };
+  const p = fsProject(prefix);
+  const cmd = (argv, flags = [], opts = {}) => cordon([...flags, '--', ...argv], { cwd: p.W, env: p.env, ...opts });
+  return { ...p, cmd };
 }
 
 /** Async CLI run (when the harness serves something from this process). */
