@@ -427,6 +427,31 @@ mod tests {
         assert_eq!(judge(&h, nr::CLONE, [0x003d_0f00, 0, 0, 0, 0, 0]), RET_ALLOW);
     }
 
+    /// The helper filter in a real child: no exec, no namespaces, threads work.
+    #[test]
+    fn helper_filter_enforced() {
+        let code = sys::fork_run(|| {
+            if install_helper_filter().is_err() {
+                return 10;
+            }
+            if sys::raw_syscall6(nr::EXECVE as i64, [0; 6]) != Err(1) {
+                return 11;
+            }
+            if sys::raw_syscall6(nr::UNSHARE as i64, [CLONE_NEWUSER as u64, 0, 0, 0, 0, 0]) != Err(1) {
+                return 12;
+            }
+            if sys::raw_syscall6(nr::SOCKET as i64, [40, 1, 0, 0, 0, 0]) != Err(1) {
+                return 13;
+            }
+            match std::thread::spawn(|| 7).join() {
+                Ok(7) => 0,
+                _ => 14,
+            }
+        })
+        .unwrap();
+        assert_eq!(code, 0);
+    }
+
     /// The real kernel accepts the program and enforces it (in a child).
     #[test]
     fn installs_and_enforces() {
