@@ -11,7 +11,11 @@
 //! as if the caller had connected itself.
 //!
 //! This process lives outside the sandbox's mount namespace, so an allowed
-//! path is resolved on the host, never through the sandbox's view.
+//! path is resolved on the host, never through the sandbox's view. Each
+//! allowed socket is pinned (O_PATH, final component not a symlink, must be
+//! a socket) before the command starts, and connects go to that inode via
+//! /proc/self/fd: a sandbox that can write near the allowed path cannot swap
+//! in a symlink to another socket (docker.sock) during the run.
 
 use crate::args::{RunConfig, UnixSockets};
 use crate::sys::filter as sys;
@@ -37,12 +41,19 @@ const EAFNOSUPPORT: i32 = 97;
 pub enum Verdict {
     /// connect the duplicate to these sockaddr bytes
     Connect(Vec<u8>),
+    /// connect the duplicate to allowed socket number i (its pinned inode)
+    Unix(usize),
     /// fail the call with this errno
     Fail(i32),
 }
 
 /// Judges a sockaddr copied from the target (exactly `addrlen` bytes).
 pub fn judge(addr: &[u8], allowed: &[Vec<u8>]) -> Verdict {
+    let refs: Vec<&[u8]> = allowed.iter().map(|a| a.as_slice()).collect();
+    judge_refs(addr, &refs)
+}
+
+fn judge_refs(addr: &[u8], allowed: &[&[u8]]) -> Verdict {
     if addr.len() < 2 {
         return Verdict::Fail(EINVAL);
     }
@@ -60,14 +71,13 @@ pub fn judge(addr: &[u8], allowed: &[Vec<u8>]) -> Verdict {
             }
             let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
             let path = &raw[..end];
-            if path.len() >= SUN_PATH_MAX || !allowed.iter().any(|a| a.as_slice() == path) {
+            if path.len() >= SUN_PATH_MAX {
                 return Verdict::Fail(EACCES);
             }
-            let mut out = Vec::with_capacity(3 + path.len());
-            out.extend_from_slice(&AF_UNIX.to_ne_bytes());
-            out.extend_from_slice(path);
-            out.push(0);
-            Verdict::Connect(out)
+            match allowed.iter().position(|a| *a == path) {
+                Some(i) => Verdict::Unix(i),
+                None => Verdict::Fail(EACCES),
+            }
         }
         // The netns decides where these go; the kernel checks that the
         // family matches the socket. AF_UNSPEC dissolves an association.
@@ -84,7 +94,38 @@ fn reply(listener: RawFd, id: u64, err: i32) {
 
 /// Handles one notification: copy the address once, duplicate the socket,
 /// connect the duplicate, answer with the result.
-fn handle(listener: RawFd, n: sys::SeccompNotif, allowed: &[Vec<u8>]) {
+/// An allowed socket as pinned at start: its descriptor, or the errno a
+/// client should see (ENOENT: it did not exist; EACCES: not a socket, or a
+/// symlink in the last component).
+pub struct Pinned {
+    pub path: Vec<u8>,
+    pub fd: Result<OwnedFd, i32>,
+}
+
+pub fn pin(path: &[u8]) -> Pinned {
+    use std::os::unix::fs::FileTypeExt;
+    let fd = (|| {
+        let c = std::ffi::CString::new(path).map_err(|_| EINVAL)?;
+        let fd = sys::open_path_nofollow(&c).map_err(|e| e.raw_os_error().unwrap_or(EACCES))?;
+        let f = std::fs::File::from(fd);
+        match f.metadata() {
+            Ok(m) if m.file_type().is_socket() => Ok(OwnedFd::from(f)),
+            _ => Err(EACCES),
+        }
+    })();
+    Pinned { path: path.to_vec(), fd }
+}
+
+/// sockaddr_un for "/proc/self/fd/N": connect() follows the magic link to
+/// exactly the pinned socket inode.
+fn pinned_addr(fd: RawFd) -> Vec<u8> {
+    let mut out = AF_UNIX.to_ne_bytes().to_vec();
+    out.extend_from_slice(format!("/proc/self/fd/{fd}").as_bytes());
+    out.push(0);
+    out
+}
+
+fn handle(listener: RawFd, n: sys::SeccompNotif, allowed: &[Pinned]) {
     if n.data.nr as u32 != crate::seccomp::nr::CONNECT {
         return reply(listener, n.id, EPERM);
     }
@@ -110,10 +151,14 @@ fn handle(listener: RawFd, n: sys::SeccompNotif, allowed: &[Vec<u8>]) {
         Ok(k) if k == addr_len => {}
         _ => return reply(listener, n.id, EFAULT),
     }
-    let verdict = judge(&buf, allowed);
-    let to = match verdict {
+    let paths: Vec<&[u8]> = allowed.iter().map(|p| p.path.as_slice()).collect();
+    let to = match judge_refs(&buf, &paths) {
         Verdict::Fail(e) => return reply(listener, n.id, e),
         Verdict::Connect(a) => a,
+        Verdict::Unix(i) => match &allowed[i].fd {
+            Ok(fd) => pinned_addr(fd.as_raw_fd()),
+            Err(e) => return reply(listener, n.id, *e),
+        },
     };
     let dup: OwnedFd = match sys::pidfd_getfd(pidfd.as_raw_fd(), target_fd) {
         Ok(fd) => fd,
@@ -127,8 +172,8 @@ fn handle(listener: RawFd, n: sys::SeccompNotif, allowed: &[Vec<u8>]) {
 /// Serves connect() notifications until every process of the sandbox is
 /// gone (the listener hangs up), then exits. Never returns.
 pub fn supervise(listener: OwnedFd, cfg: &RunConfig) -> ! {
-    let allowed: Vec<Vec<u8>> = match &cfg.unix_sockets {
-        UnixSockets::Only(v) => v.iter().map(|p| std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec()).collect(),
+    let allowed: Vec<Pinned> = match &cfg.unix_sockets {
+        UnixSockets::Only(v) => v.iter().map(|p| pin(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))).collect(),
         _ => Vec::new(),
     };
     let allowed = Arc::new(allowed);
@@ -181,9 +226,9 @@ mod tests {
     #[test]
     fn judges_unix_paths_exactly() {
         let allowed = vec![b"/run/a.sock".to_vec()];
-        assert_eq!(judge(&un(b"/run/a.sock\0"), &allowed), Verdict::Connect(un(b"/run/a.sock\0")));
-        assert_eq!(judge(&un(b"/run/a.sock"), &allowed), Verdict::Connect(un(b"/run/a.sock\0")), "no NUL within addrlen");
-        assert_eq!(judge(&un(b"/run/a.sock\0garbage"), &allowed), Verdict::Connect(un(b"/run/a.sock\0")));
+        assert_eq!(judge(&un(b"/run/a.sock\0"), &allowed), Verdict::Unix(0));
+        assert_eq!(judge(&un(b"/run/a.sock"), &allowed), Verdict::Unix(0), "no NUL within addrlen");
+        assert_eq!(judge(&un(b"/run/a.sock\0garbage"), &allowed), Verdict::Unix(0));
         assert_eq!(judge(&un(b"/run/b.sock\0"), &allowed), Verdict::Fail(EACCES));
         assert_eq!(judge(&un(b"/run//a.sock\0"), &allowed), Verdict::Fail(EACCES));
         assert_eq!(judge(&un(b"run/a.sock\0"), &allowed), Verdict::Fail(EACCES));
@@ -227,7 +272,10 @@ mod live {
         let b = dir.join("b.sock");
         let la = UnixListener::bind(&a).unwrap();
         let _lb = UnixListener::bind(&b).unwrap();
-        let cfg = RunConfig { unix_sockets: UnixSockets::Only(vec![a.clone().into_os_string()]), ..Default::default() };
+        // An allowed path that is a symlink to another socket is refused.
+        let lnk = dir.join("link.sock");
+        std::os::unix::fs::symlink(&b, &lnk).unwrap();
+        let cfg = RunConfig { unix_sockets: UnixSockets::Only(vec![a.clone().into_os_string(), lnk.clone().into_os_string()]), ..Default::default() };
         let (p0, p1) = UnixStream::pair().unwrap();
         let sup = sys::fork_spawn(|| {
             let l = match sys::recv_fd(p1.as_raw_fd()) {
@@ -253,6 +301,10 @@ mod live {
             match UnixStream::connect(&b) {
                 Err(e) if e.raw_os_error() == Some(EACCES) => {}
                 _ => return 13,
+            }
+            match UnixStream::connect(&lnk) {
+                Err(e) if e.raw_os_error() == Some(EACCES) => {}
+                _ => return 15,
             }
             match std::net::TcpStream::connect("127.0.0.1:1") {
                 Err(e) if e.raw_os_error() == Some(111) => 0,

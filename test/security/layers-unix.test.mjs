@@ -6,7 +6,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { join } from 'node:path';
-import { chmodSync } from 'node:fs';
+import { chmodSync, unlinkSync, symlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { WHO, run, LAUNCHER, BASE_MOUNTS } from '../helpers.mjs';
 import { buildAttack, parseResults, ERRNO } from './attacks/build.mjs';
 
@@ -95,6 +96,31 @@ test('--allow-unix-socket: no datagram socket and no addressed send reaches anot
   assert.equal(got.get('stream_sendto_addr'), 95);
   assert.equal(got.get('stream_sendmsg_addr'), 95);
   assert.equal(hits.bad, b0);
+});
+
+test('--allow-unix-socket: swapping the allowed path for a symlink to another socket mid-run does not redirect', async () => {
+  const swapPath = join(a.dir, 'swap.sock');
+  await listen(swapPath, 'ok');
+  const b0 = { ...hits };
+  const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--ro-bind', a.dir, a.dir, '--allow-unix-socket', swapPath, '--',
+    '/bin/sh', '-c', `echo ready; read x; exec ${a.bin} unix ${swapPath}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  await new Promise((resolve, reject) => {
+    child.stdout.on('data', (d) => { out += d; if (/ready/.test(out)) resolve(); });
+    child.on('exit', (c) => reject(new Error(`exited ${c}`)));
+  });
+  // The sandbox (or anyone who can write there) replaces the socket path.
+  unlinkSync(swapPath);
+  symlinkSync(badPath, swapPath);
+  child.stdin.end('go\n');
+  const code = await new Promise((r) => child.on('close', r));
+  assert.equal(code, 0);
+  const got = parseResults(out).get('unix_connect');
+  // Either the pinned original socket answered, or (if the swap won the
+  // race against pinning) the symlink was refused; never the other socket.
+  assert.ok(got === 0 || got === ERRNO.EACCES, `connect: ${got}`);
+  assert.equal(hits.bad, b0.bad, 'the swapped-in socket was reached');
+  if (got === 0) assert.equal(hits.ok, b0.ok + 1);
 });
 
 test('U2: an abstract host socket is refused even with the host network', async () => {

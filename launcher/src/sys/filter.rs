@@ -167,6 +167,7 @@ const SECCOMP_IOCTL_NOTIF_ID_VALID: c_ulong = 0x4008_2102;
 
 const O_PATH: c_int = 0o10000000;
 const O_CLOEXEC: c_int = 0o2000000;
+const O_NOFOLLOW: c_int = 0o400000;
 
 fn cvt(r: c_long) -> io::Result<c_long> {
     if r < 0 {
@@ -370,6 +371,13 @@ pub fn landlock_restrict_self(ruleset: RawFd) -> io::Result<()> {
 pub fn open_path(path: &CStr) -> io::Result<OwnedFd> {
     // SAFETY: `path` is NUL-terminated.
     cvt_fd(unsafe { open(path.as_ptr(), O_PATH | O_CLOEXEC) } as c_long)
+}
+
+/// open(path, O_PATH|O_NOFOLLOW|O_CLOEXEC): pins the inode at PATH without
+/// following a symlink in the last component.
+pub fn open_path_nofollow(path: &CStr) -> io::Result<OwnedFd> {
+    // SAFETY: `path` is NUL-terminated.
+    cvt_fd(unsafe { open(path.as_ptr(), O_PATH | O_CLOEXEC | O_NOFOLLOW) } as c_long)
 }
 
 // ---- process helpers for the probes ----
