@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, mkdirSync, symlinkSync, writeFileSync, rmSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { have } from '../../helpers.mjs';
 import { ERRNO } from '../attacks/build.mjs';
@@ -170,7 +170,7 @@ entry('F6', 'TOCTOU symlink exchange on a bind source at launch', async () => {
     // cordon starts; nothing may ever be written through the symlink.
     const outside = join(p.root, 'outside');
     mkdirSync(outside);
-    const racer = spawn('/bin/sh', ['-c', `while :; do mv .git .real 2>/dev/null; ln -s '${outside}' .git 2>/dev/null; rm -f .git; mv .real .git 2>/dev/null; done`], { cwd: p.W, stdio: 'ignore' });
+    const racer = spawn('/bin/sh', ['-c', `while :; do mv .git .real 2>/dev/null; ln -s '${outside}' .git 2>/dev/null; rm -f .git; mv .real .git 2>/dev/null; done`], { cwd: p.W, stdio: 'ignore', detached: true });
     try {
       let got = 0;
       for (let i = 0; i < 10; i++) {
@@ -181,9 +181,9 @@ entry('F6', 'TOCTOU symlink exchange on a bind source at launch', async () => {
       assert.ok(got > 0, 'no run got through at all');
       assert.deepEqual(readdirSync(outside), [], 'something was written through the swapped symlink');
     } finally {
-      racer.kill('SIGKILL');
+      // The whole group: a running mv/ln of the loop must not outlive it.
+      process.kill(-racer.pid, 'SIGKILL');
       await new Promise((res) => racer.once('close', res));
-      if (!existsSync(join(p.W, '.git'))) spawnSync('mv', [join(p.W, '.real'), join(p.W, '.git')]);
     }
     // A prior run sharing W: sandbox A ends while victim B still runs. A's
     // clean-up of its placeholders for missing protected paths must not take
@@ -191,7 +191,9 @@ entry('F6', 'TOCTOU symlink exchange on a bind source at launch', async () => {
     const fresh = join(p.root, 'fresh');
     mkdirSync(fresh);
     const first = cordonAsync(['--', '/bin/sh', '-c', 'while [ ! -e go ]; do sleep 0.02; done'], { cwd: fresh, env: p.env });
-    while (!existsSync(join(fresh, '.bashrc'))) await new Promise((res) => setTimeout(res, 20));
+    let firstDone = false;
+    first.then(() => (firstDone = true));
+    while (!existsSync(join(fresh, '.bashrc')) && !firstDone) await new Promise((res) => setTimeout(res, 20));
     const second = cordonAsync(['--', '/bin/sh', '-c', [
       'touch b-ready; while [ ! -e go2 ]; do sleep 0.02; done',
       'echo evil >> .bashrc 2>/dev/null && echo WROTE-bashrc',
@@ -199,7 +201,9 @@ entry('F6', 'TOCTOU symlink exchange on a bind source at launch', async () => {
       'mkdir -p .git/hooks 2>/dev/null && echo x > .git/hooks/pre-commit 2>/dev/null && echo WROTE-hook',
       'echo CORDON-RAN'].join('; ')], { cwd: fresh, env: p.env });
     // Once B's command runs (its masks are in place), end A.
-    while (!existsSync(join(fresh, 'b-ready'))) await new Promise((res) => setTimeout(res, 20));
+    let secondDone = false;
+    second.then(() => (secondDone = true));
+    while (!existsSync(join(fresh, 'b-ready')) && !secondDone) await new Promise((res) => setTimeout(res, 20));
     writeFileSync(join(fresh, 'go'), '');
     const ra = await first;
     assert.equal(ra.code, 0, ra.stderr);
@@ -209,7 +213,7 @@ entry('F6', 'TOCTOU symlink exchange on a bind source at launch', async () => {
     assert.doesNotMatch(rb.stdout, /WROTE/, 'a concurrent sandbox ending lifted the masks of the one still running');
     for (const f of ['.vscode/tasks.json', '.git/hooks/pre-commit']) assert.ok(!existsSync(join(fresh, f)), `${f} planted on the host`);
     // The static variant: .git already a symlink to / when the victim starts.
-    rmSync(join(p.W, '.git'), { recursive: true });
+    rmSync(join(p.W, '.git'), { recursive: true, force: true });
     symlinkSync('/', join(p.W, '.git'));
     const s = p.sh(victim);
     if (s.code !== 0) assert.equal(s.code, 125, s.stderr);

@@ -267,7 +267,7 @@ entry('P8', 'Freeze pid 1 to hang the launcher', async () => {
   const sb = await Sandbox.create({ filesystem: { allowWrite: [p.W] } }, { cwd: p.W, env: p.env });
   try {
     const py = 'import ctypes,os; l=ctypes.CDLL(None, use_errno=True); print("ptrace", l.ptrace(16, 1, 0, 0), ctypes.get_errno(), flush=True); os.kill(1, 19)';
-    const r = await sb.run(['/bin/sh', '-c', `${pyScript(py)}; echo CORDON-RAN; sleep 1000`], { timeout: 1500 });
+    const r = await sb.run(['/bin/sh', '-c', `${pyScript(py)}; echo CORDON-RAN; sleep 1000`], { timeout: 3000 });
     ran(assert, r);
     assert.match(r.stdout, new RegExp(`ptrace -1 ${EPERM}`));
     // The launcher's own timeout ends the run even though pid 1 was signalled.
