@@ -101,8 +101,10 @@ fn start_unix_supervisor(cfg: &mut args::RunConfig) -> Result<(), SetupError> {
         // Only the channel survives (this also closes the command's end).
         let _ = sys::new_session();
         let _ = sys::close_fds_except(3, &[sup_raw]);
+        // Pin the allowed sockets before the sandbox exists.
+        let pinned = unixsock::pin_all(&snapshot);
         match sys::filter::recv_fd(sup_raw) {
-            Ok(listener) => unixsock::supervise(listener, &snapshot),
+            Ok(listener) => unixsock::serve(listener, pinned),
             // The command never started (setup failed): nothing to serve.
             Err(_) => 0,
         }

@@ -48,11 +48,13 @@ pub enum Verdict {
 }
 
 /// Judges a sockaddr copied from the target (exactly `addrlen` bytes).
+#[cfg(test)]
 pub fn judge(addr: &[u8], allowed: &[Vec<u8>]) -> Verdict {
     let refs: Vec<&[u8]> = allowed.iter().map(|a| a.as_slice()).collect();
     judge_refs(addr, &refs)
 }
 
+/// Judges a sockaddr copied from the target against the allowed paths.
 fn judge_refs(addr: &[u8], allowed: &[&[u8]]) -> Verdict {
     if addr.len() < 2 {
         return Verdict::Fail(EINVAL);
@@ -171,11 +173,22 @@ fn handle(listener: RawFd, n: sys::SeccompNotif, allowed: &[Pinned]) {
 
 /// Serves connect() notifications until every process of the sandbox is
 /// gone (the listener hangs up), then exits. Never returns.
+#[allow(dead_code)] // the contract's entry point; the launcher pins earlier via pin_all + serve
 pub fn supervise(listener: OwnedFd, cfg: &RunConfig) -> ! {
-    let allowed: Vec<Pinned> = match &cfg.unix_sockets {
+    serve(listener, pin_all(cfg))
+}
+
+/// Pins every allowed socket. The launcher calls this before the sandbox
+/// exists, so nothing the command does can influence what gets pinned.
+pub fn pin_all(cfg: &RunConfig) -> Vec<Pinned> {
+    match &cfg.unix_sockets {
         UnixSockets::Only(v) => v.iter().map(|p| pin(std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()))).collect(),
         _ => Vec::new(),
-    };
+    }
+}
+
+/// `supervise` with sockets pinned earlier by `pin_all`.
+pub fn serve(listener: OwnedFd, allowed: Vec<Pinned>) -> ! {
     let allowed = Arc::new(allowed);
     // Non-dumpable: the sandbox cannot ptrace or read our memory even
     // if it found our pid.
