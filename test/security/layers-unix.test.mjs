@@ -123,6 +123,22 @@ test('--allow-unix-socket: swapping the allowed path for a symlink to another so
   if (got === 0) assert.equal(hits.ok, b0.ok + 1);
 });
 
+test('--allow-unix-socket: TCP connects still work through the supervisor, blocking and non-blocking', async () => {
+  const py = `import socket, select, errno
+srv = socket.socket(); srv.bind(('127.0.0.1', 0)); srv.listen(4)
+port = srv.getsockname()[1]
+c = socket.socket(); c.connect(('127.0.0.1', port)); print('blocking ok')
+n = socket.socket(); n.setblocking(False)
+r = n.connect_ex(('127.0.0.1', port)); print('nonblocking', r in (0, errno.EINPROGRESS))
+select.select([], [n], [], 5); print('so_error', n.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+try:
+  socket.socket().connect(('127.0.0.1', 1))
+except OSError as e: print('refused', e.errno)`;
+  const r = await run(LAUNCHER, ['run', ...BASE_MOUNTS, '--allow-unix-socket', okPath, '--', '/usr/bin/python3', '-c', py]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `blocking ok\nnonblocking True\nso_error 0\nrefused ${ERRNO.ECONNREFUSED}\n`);
+});
+
 test('U2: an abstract host socket is refused even with the host network', async () => {
   const name = `\0cordon-canary-${process.pid}-${Date.now()}`;
   await listen(name, 'bad');
