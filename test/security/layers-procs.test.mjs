@@ -131,3 +131,13 @@ print('shmget', 0 if l.shmget(${key}, 0, 0) >= 0 else ctypes.get_errno())"; ls -
     spawnSync('rm', ['-f', shm]);
   }
 });
+
+test('P2: the memory of PID 1 (launcher code) cannot be opened or written', () => {
+  const r = inSandbox(`/usr/bin/python3 -c "
+for p in ('/proc/1/mem', '/proc/1/environ'):
+  try:
+    open(p, 'r+b' if p.endswith('mem') else 'rb').read(1); print(p, 'opened')
+  except OSError as e: print(p, 'errno', e.errno)"`);
+  assert.equal(r.code, 0, r.stderr);
+  for (const l of r.stdout.trim().split('\n')) assert.match(l, / errno (1|13)$/, `as ${WHO}: ${l}`);
+});
