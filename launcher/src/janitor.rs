@@ -1,7 +1,8 @@
 //! The janitor: a tiny process forked before any namespace exists, outside
 //! the sandbox, not tied to the caller's life (no PDEATHSIG, own session).
 //! PID 1 tells it about every placeholder it creates on a host filesystem
-//! (parent directory descriptor + name + dev/ino). When the last holder of
+//! (parent directory descriptor + name + dev/ino, and for mount points a
+//! shared flock on it). When the last holder of
 //! the other end of its socket is gone (launcher and PID 1 ended, however:
 //! exit, crash, kill -9), it removes exactly those placeholders that are
 //! still the same inode and still empty, newest first. That is what keeps
@@ -14,6 +15,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 struct Record {
     parent: OwnedFd,
+    /// For mount points: an open descriptor holding a shared flock, taken
+    /// before anything was mounted on it.
+    lock: Option<OwnedFd>,
     kind: Kind,
     dev: u64,
     ino: u64,
@@ -44,11 +48,16 @@ pub fn main(sock: OwnedFd) -> ! {
     let mut buf = [0u8; 4200];
     loop {
         match sys::recv_msg(&sock, &mut buf, false) {
-            Ok(r) if r.len == 0 && r.fd.is_none() => break, // EOF: every sender is gone
-            Ok(r) if &buf[..r.len] == b"p" => pid1 = r.fd,
+            Ok(r) if r.len == 0 && r.fds.is_empty() => break, // EOF: every sender is gone
+            Ok(r) if &buf[..r.len] == b"p" => pid1 = r.fds.into_iter().next(),
             Ok(r) => {
-                if let (Some(fd), Some((kind, dev, ino, name))) = (r.fd, parse_record(&buf[..r.len])) {
-                    recs.push(Record { parent: fd, kind, dev, ino, name });
+                let mut fds = r.fds.into_iter();
+                if let (Some(parent), Some((kind, dev, ino, name))) = (fds.next(), parse_record(&buf[..r.len])) {
+                    // Once per object: two locks of ours on one file would
+                    // block our own exclusive lock later.
+                    if !recs.iter().any(|x| x.dev == dev && x.ino == ino) {
+                        recs.push(Record { parent, lock: fds.next(), kind, dev, ino, name });
+                    }
                 }
             }
             Err(_) => break,
@@ -62,6 +71,13 @@ pub fn main(sock: OwnedFd) -> ! {
         while matches!(sys::poll_fds(&mut pf, -1), Ok(0)) {}
     }
     for r in recs.iter().rev() {
+        // A concurrent sandbox that still has something mounted on it holds
+        // a shared lock: it is that sandbox's janitor's turn later.
+        if let Some(l) = &r.lock {
+            if sys::lock_fd(l, sys::LOCK_EX | sys::LOCK_NB).is_err() {
+                continue;
+            }
+        }
         let Ok(st) = sys::stat_at(r.parent.as_raw_fd(), &r.name) else { continue };
         if st.dev != r.dev || st.ino != r.ino {
             continue; // replaced by someone else: not ours any more

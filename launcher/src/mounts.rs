@@ -87,6 +87,18 @@ pub enum Kind {
     Link = b'l' as isize,
 }
 
+/// The extended attribute that marks a placeholder, so concurrent sandboxes
+/// sharing a directory can tell it from the user's own files.
+const MARK: &CStr = c"user.cordon.placeholder";
+
+enum Step {
+    Ok(OwnedFd),
+    /// The filesystem refuses (read-only, permissions): nothing to do.
+    Refused,
+    /// Something changed under us (a concurrent janitor): start over.
+    Retry,
+}
+
 pub struct Built {
     /// "fresh" or "host-bind" (or None: no --proc).
     pub proc_mode: Option<&'static str>,
@@ -172,9 +184,13 @@ impl Builder<'_> {
         Ok(sys::open_at2(self.old.as_raw_fd(), &rel(&comps), sys::O_PATH, sys::RESOLVE_IN_ROOT))
     }
 
-    /// Tells the janitor about something created on a filesystem that is
-    /// not one of our private tmpfs mounts, so it disappears after the run.
-    fn record(&self, parent: &OwnedFd, name: &CStr, kind: Kind) -> Result<(), SetupError> {
+    /// Tells the janitor about a placeholder on a filesystem that is not one
+    /// of our private tmpfs mounts, so it disappears after the run. `lock` is
+    /// an open descriptor of a mount point, flock()ed shared: the janitor
+    /// keeps it (and so the lock) until the end, and removes the object only
+    /// if it can then lock it exclusively, i.e. no concurrent sandbox still
+    /// has something mounted on it.
+    fn register(&self, parent: &OwnedFd, name: &CStr, kind: Kind, lock: Option<OwnedFd>) -> Result<(), SetupError> {
         let Some(j) = self.janitor else { return Ok(()) };
         let pst = sys::stat_fd(parent).map_err(|e| fail("stat placeholder parent", e))?;
         if self.own_devs.contains(&pst.dev) {
@@ -185,59 +201,186 @@ impl Builder<'_> {
         msg.extend_from_slice(&st.dev.to_ne_bytes());
         msg.extend_from_slice(&st.ino.to_ne_bytes());
         msg.extend_from_slice(name.to_bytes());
-        sys::send_msg(j, &msg, Some(parent.as_raw_fd()), None).map_err(|e| fail("janitor", e))
+        let mut fds = vec![parent.as_raw_fd()];
+        if let Some(l) = &lock {
+            fds.push(l.as_raw_fd());
+        }
+        sys::send_fds(j, &msg, &fds).map_err(|e| fail("janitor", e))
     }
 
-    /// Opens the directory at `comps` in the new root, creating missing
-    /// components (0755). Returns Ok(None) when a component cannot be
-    /// created because the filesystem refuses (read-only, permission).
-    fn ensure_dir(&self, comps: &[OsString], soft: bool) -> Result<Option<OwnedFd>, SetupError> {
-        let step = || format!("create {}", dname(OsStr::from_bytes(rel(comps).as_bytes())));
+    /// If `parent`/`name` is a placeholder (ours or a concurrent sandbox's:
+    /// marked with the xattr), an open descriptor of it.
+    fn marked(&self, parent: &OwnedFd, name: &CStr) -> Option<(OwnedFd, Kind)> {
+        self.janitor?;
+        let st = sys::stat_at(parent.as_raw_fd(), name).ok()?;
+        let (kind, flag) = if st.is_dir() {
+            (Kind::Dir, sys::O_DIRECTORY)
+        } else if st.is_reg() {
+            (Kind::File, 0)
+        } else {
+            return None;
+        };
+        let fd = sys::open_at(parent.as_raw_fd(), name, sys::O_RDONLY | sys::O_NOFOLLOW | sys::O_NONBLOCK | flag, 0).ok()?;
+        sys::get_xattr(&fd, MARK).ok().filter(|v| v == b"1")?;
+        Some((fd, kind))
+    }
+
+    /// Marks a new placeholder (best effort: a filesystem without user
+    /// xattrs only loses the sharing between concurrent sandboxes).
+    fn mark(fd: &OwnedFd) {
+        let _ = sys::set_xattr(fd, MARK, b"1");
+    }
+
+    /// The parent directory of a mount point or placeholder, creating
+    /// missing components (0755, marked, registered). Marked ancestors
+    /// created by a concurrent sandbox are registered too, outermost first,
+    /// so whichever sandbox ends last removes them.
+    fn parents(&self, comps: &[OsString], soft: bool) -> Result<Step, SetupError> {
+        let step = || format!("create /{}", dname(OsStr::from_bytes(rel(comps).as_bytes())));
         match self.resolve(comps, sys::O_DIRECTORY) {
-            Ok(fd) => return Ok(Some(fd)),
+            Ok(fd) => return Ok(Step::Ok(fd)),
             Err(e) if errno(&e) == ENOENT => {}
-            Err(e) => return Err(fail(format!("/{}", step()), e)),
+            Err(e) if errno(&e) == ENOTDIR && soft => return Ok(Step::Refused),
+            Err(e) => return Err(fail(step(), e)),
         }
-        // Deepest existing ancestor.
         let mut i = comps.len();
         let mut cur = loop {
             i -= 1;
             match self.resolve(&comps[..i], sys::O_DIRECTORY) {
                 Ok(fd) => break fd,
                 Err(e) if errno(&e) == ENOENT && i > 0 => continue,
+                Err(e) if errno(&e) == ENOTDIR && soft => return Ok(Step::Refused),
                 Err(e) => return Err(fail(step(), e)),
             }
         };
+        self.adopt_ancestors(&comps[..i])?;
         for j in i..comps.len() {
             let name = name_c(&comps[j]);
             match sys::mkdir_at(cur.as_raw_fd(), &name, 0o755) {
-                Ok(()) => self.record(&cur, &name, Kind::Dir)?,
-                Err(e) if errno(&e) == EEXIST => {}
-                Err(e) if soft && matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(None),
+                Ok(()) => {
+                    if let Ok(d) = sys::open_at(cur.as_raw_fd(), &name, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_NOFOLLOW, 0) {
+                        Self::mark(&d);
+                    }
+                    self.register(&cur, &name, Kind::Dir, None)?;
+                }
+                Err(e) if errno(&e) == EEXIST => {
+                    if self.marked(&cur, &name).is_some() {
+                        self.register(&cur, &name, Kind::Dir, None)?;
+                    }
+                }
+                Err(e) if errno(&e) == ENOENT => return Ok(Step::Retry), // removed under us
+                Err(e) if soft && matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(Step::Refused),
                 Err(e) => return Err(fail(format!("mkdir /{}", dname(OsStr::from_bytes(rel(&comps[..=j]).as_bytes()))), e)),
             }
-            cur = self.resolve(&comps[..=j], sys::O_DIRECTORY).map_err(|e| fail(step(), e))?;
+            cur = match self.resolve(&comps[..=j], sys::O_DIRECTORY) {
+                Ok(fd) => fd,
+                Err(e) if errno(&e) == ENOENT => return Ok(Step::Retry),
+                Err(e) => return Err(fail(step(), e)),
+            };
         }
-        Ok(Some(cur))
+        Ok(Step::Ok(cur))
     }
 
-    /// Resolves `comps` as a mount point for a non-directory, creating an
-    /// empty file (and parents) when missing.
-    fn ensure_file(&self, comps: &[OsString]) -> Result<OwnedFd, SetupError> {
+    /// Registers the existing directory `comps` and its ancestors, as far up
+    /// as they are placeholders (a concurrent sandbox's), outermost first:
+    /// whichever sandbox ends last removes them, once empty.
+    fn adopt_ancestors(&self, comps: &[OsString]) -> Result<(), SetupError> {
+        if self.janitor.is_none() {
+            return Ok(());
+        }
+        let mut adopted = Vec::new();
+        let mut k = comps.len();
+        while k > 0 {
+            let Ok(p) = self.resolve(&comps[..k - 1], sys::O_DIRECTORY) else { break };
+            let name = name_c(&comps[k - 1]);
+            if self.marked(&p, &name).is_none() {
+                break;
+            }
+            adopted.push((p, name));
+            k -= 1;
+        }
+        for (p, name) in adopted.iter().rev() {
+            self.register(p, name, Kind::Dir, None)?;
+        }
+        Ok(())
+    }
+
+    /// Resolves `comps` (following symlinks inside the root) as something to
+    /// mount on, creating it when missing: a directory (`dir`) or an empty
+    /// file. Placeholders (ours, or a concurrent sandbox's) are locked shared
+    /// and registered, so no janitor removes them while our mount sits on
+    /// them (removing a mount point from outside would silently unmount it
+    /// here). `soft`: Ok(None) when the filesystem refuses the creation.
+    fn mount_point(&self, comps: &[OsString], dir: bool, soft: bool) -> Result<Option<OwnedFd>, SetupError> {
         let step = || format!("create /{}", dname(OsStr::from_bytes(rel(comps).as_bytes())));
-        match self.resolve(comps, 0) {
-            Ok(fd) => return Ok(fd),
-            Err(e) if errno(&e) == ENOENT && !comps.is_empty() => {}
-            Err(e) => return Err(fail(step(), e)),
+        if comps.is_empty() {
+            return self.root().map(Some).map_err(|e| fail("open root", e));
         }
-        let parent = self.ensure_dir(&comps[..comps.len() - 1], false)?.expect("not soft");
-        let name = name_c(&comps[comps.len() - 1]);
-        match sys::open_at(parent.as_raw_fd(), &name, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY | sys::O_NOFOLLOW, 0o444) {
-            Ok(_) => self.record(&parent, &name, Kind::File)?,
-            Err(e) if errno(&e) == EEXIST => {}
-            Err(e) => return Err(fail(step(), e)),
+        let last = name_c(&comps[comps.len() - 1]);
+        for _ in 0..64 {
+            match self.resolve(comps, 0) {
+                Ok(fd) => {
+                    let Ok(parent) = self.resolve(&comps[..comps.len() - 1], sys::O_DIRECTORY) else { continue };
+                    let Some((lock, kind)) = self.marked(&parent, &last) else { return Ok(Some(fd)) };
+                    sys::lock_fd(&lock, sys::LOCK_SH).map_err(|e| fail(step(), e))?;
+                    if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
+                        continue; // its janitor removed it meanwhile
+                    }
+                    self.adopt_ancestors(&comps[..comps.len() - 1])?;
+                    let same = sys::stat_fd(&lock).ok().map(|s| s.ino) == sys::stat_fd(&fd).ok().map(|s| s.ino);
+                    self.register(&parent, &last, kind, Some(lock))?;
+                    if same {
+                        return Ok(Some(fd));
+                    }
+                    continue;
+                }
+                Err(e) if errno(&e) == ENOENT => {}
+                Err(e) if errno(&e) == ENOTDIR && soft => return Ok(None),
+                Err(e) => return Err(fail(step(), e)),
+            }
+            let parent = match self.parents(&comps[..comps.len() - 1], soft)? {
+                Step::Ok(p) => p,
+                Step::Refused => return Ok(None),
+                Step::Retry => continue,
+            };
+            let made = if dir {
+                sys::mkdir_at(parent.as_raw_fd(), &last, 0o755).map(|()| None)
+            } else {
+                sys::open_at(parent.as_raw_fd(), &last, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY | sys::O_NOFOLLOW, 0o600).map(Some)
+            };
+            match made {
+                Ok(created) => {
+                    let (kind, flag) = if dir { (Kind::Dir, sys::O_DIRECTORY) } else { (Kind::File, 0) };
+                    let lock = match sys::open_at(parent.as_raw_fd(), &last, sys::O_RDONLY | sys::O_NOFOLLOW | flag, 0) {
+                        Ok(l) => l,
+                        Err(e) if errno(&e) == ENOENT => continue,
+                        Err(e) => return Err(fail(step(), e)),
+                    };
+                    Self::mark(created.as_ref().unwrap_or(&lock));
+                    if let Some(c) = &created {
+                        let _ = sys::chmod_fd(c, 0o444);
+                    }
+                    sys::lock_fd(&lock, sys::LOCK_SH).map_err(|e| fail(step(), e))?;
+                    if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
+                        continue;
+                    }
+                    self.register(&parent, &last, kind, Some(lock))?;
+                    match sys::open_at(parent.as_raw_fd(), &last, sys::O_PATH | sys::O_NOFOLLOW, 0) {
+                        Ok(t) => return Ok(Some(t)),
+                        Err(e) if errno(&e) == ENOENT => continue,
+                        Err(e) => return Err(fail(step(), e)),
+                    }
+                }
+                Err(e) if matches!(errno(&e), EEXIST | ENOENT) => continue, // raced: look again
+                Err(e) if soft && matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(None),
+                Err(e) => return Err(fail(step(), e)),
+            }
         }
-        self.resolve(comps, 0).map_err(|e| fail(step(), e))
+        Err(SetupError::new(step(), "changed concurrently too often".to_string()))
+    }
+
+    fn ensure_dir(&self, comps: &[OsString]) -> Result<OwnedFd, SetupError> {
+        Ok(self.mount_point(comps, true, false)?.expect("not soft"))
     }
 
     fn attach_tmpfs(&mut self, at: &OwnedFd, mode: &CStr, step: &str) -> Result<(), SetupError> {
@@ -253,7 +396,7 @@ impl Builder<'_> {
             MountOp::Tmpfs { dst } => {
                 let step = format!("tmpfs {}", dname(dst));
                 let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
-                let at = self.ensure_dir(&comps, false)?.expect("not soft");
+                let at = self.ensure_dir(&comps)?;
                 self.attach_tmpfs(&at, c"0755", &step)
             }
             MountOp::Dev { dst } => self.dev(dst),
@@ -262,7 +405,10 @@ impl Builder<'_> {
             MountOp::Pin { path } => self.pin(path),
             MountOp::Dir { dst } => {
                 let comps = components(dst).map_err(|m| SetupError::new(format!("dir {}", dname(dst)), m))?;
-                self.ensure_dir(&comps, false).map(drop)
+                match self.parents(&comps, false)? {
+                    Step::Ok(_) => Ok(()),
+                    _ => Err(SetupError::new(format!("dir {}", dname(dst)), "changed concurrently".to_string())),
+                }
             }
             MountOp::Symlink { target, dst } => self.symlink(target, dst),
         }
@@ -270,13 +416,7 @@ impl Builder<'_> {
 
     fn bind(&mut self, src: &OsStr, dst: &OsStr, kind: BindKind, try_: bool) -> Result<(), SetupError> {
         let step = format!("bind {} {}", dname(src), dname(dst));
-        let sfd = match self.source(src)? {
-            Ok(fd) => fd,
-            Err(e) if try_ && matches!(errno(&e), ENOENT | ENOTDIR | ELOOP) => return Ok(()),
-            Err(e) => return Err(fail(step, e)),
-        };
-        let is_dir = sys::stat_fd(&sfd).map_err(|e| fail(step.clone(), e))?.is_dir();
-        let tree = sys::clone_tree(sfd.as_raw_fd(), c"", true).map_err(|e| fail(step.clone(), e))?;
+        let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
         let mut attrs = sys::MOUNT_ATTR_NOSUID;
         if kind == BindKind::ReadOnly {
             attrs |= sys::MOUNT_ATTR_RDONLY;
@@ -284,16 +424,48 @@ impl Builder<'_> {
         if kind != BindKind::Dev {
             attrs |= sys::MOUNT_ATTR_NODEV;
         }
-        sys::set_mount_attrs(&tree, attrs, true).map_err(|e| fail(step.clone(), e))?;
-        let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
-        let at = if is_dir { self.ensure_dir(&comps, false)?.expect("not soft") } else { self.ensure_file(&comps)? };
-        sys::attach_mount(&tree, at.as_raw_fd()).map_err(|e| fail(step, e))
+        // Retried when a concurrent sandbox's janitor removes a placeholder
+        // between our steps (ENOENT on an object we just had).
+        for _ in 0..16 {
+            let sfd = match self.source(src)? {
+                Ok(fd) => fd,
+                Err(e) if try_ && matches!(errno(&e), ENOENT | ENOTDIR | ELOOP) => return Ok(()),
+                // `--ro-bind P P` protects P in place. If P vanished since
+                // the plan was made (a concurrent sandbox's placeholder,
+                // removed), the same protection for a missing path is a mask.
+                Err(e) if matches!(errno(&e), ENOENT | ENOTDIR) && kind == BindKind::ReadOnly && src == dst => return self.mask(dst),
+                Err(e) => return Err(fail(step, e)),
+            };
+            let sst = sys::stat_fd(&sfd).map_err(|e| fail(step.clone(), e))?;
+            let at = self.mount_point(&comps, sst.is_dir(), false)?.expect("not soft");
+            // A path bound onto itself on the same filesystem must be the
+            // very object we hold; otherwise it was replaced in between.
+            if src == dst {
+                if let Ok(t) = sys::stat_fd(&at) {
+                    if t.dev == sst.dev && t.ino != sst.ino {
+                        continue;
+                    }
+                }
+            }
+            let tree = match sys::clone_tree(sfd.as_raw_fd(), c"", true) {
+                Ok(t) => t,
+                Err(e) if errno(&e) == ENOENT => continue,
+                Err(e) => return Err(fail(step, e)),
+            };
+            sys::set_mount_attrs(&tree, attrs, true).map_err(|e| fail(step.clone(), e))?;
+            match sys::attach_mount(&tree, at.as_raw_fd()) {
+                Ok(()) => return Ok(()),
+                Err(e) if errno(&e) == ENOENT => continue,
+                Err(e) => return Err(fail(step, e)),
+            }
+        }
+        Err(SetupError::new(step, "changed concurrently too often".to_string()))
     }
 
     fn dev(&mut self, dst: &OsStr) -> Result<(), SetupError> {
         let step = format!("dev {}", dname(dst));
         let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
-        let at = self.ensure_dir(&comps, false)?.expect("not soft");
+        let at = self.ensure_dir(&comps)?;
         self.attach_tmpfs(&at, c"0755", &step)?;
         let d = self.resolve(&comps, sys::O_DIRECTORY).map_err(|e| fail(step.clone(), e))?;
         let dfd = d.as_raw_fd();
@@ -342,7 +514,7 @@ impl Builder<'_> {
     fn proc(&mut self, dst: &OsStr) -> Result<(), SetupError> {
         let step = format!("proc {}", dname(dst));
         let comps = components(dst).map_err(|m| SetupError::new(step.clone(), m))?;
-        let at = self.ensure_dir(&comps, false)?.expect("not soft");
+        let at = self.ensure_dir(&comps)?;
         match sys::new_fs(c"proc", &[], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC) {
             Ok(fs) => {
                 sys::attach_mount(&fs, at.as_raw_fd()).map_err(|e| fail(step.clone(), e))?;
@@ -404,34 +576,26 @@ impl Builder<'_> {
                     let _ = self.cover(&link, false);
                     Ok(())
                 } else {
-                    self.cover(&fd, st.is_dir()).map_err(|e| fail(step, e))
+                    // Possibly a concurrent sandbox's placeholder: adopt it.
+                    let t = self.mount_point(&comps, st.is_dir(), true)?.unwrap_or(fd);
+                    let dir = sys::stat_fd(&t).map(|s| s.is_dir()).unwrap_or(false);
+                    self.cover(&t, dir).map_err(|e| fail(step, e))
                 }
             }
             Err(e) if errno(&e) == ENOTDIR => Ok(()), // a parent is a file: the path cannot exist
-            Err(e) if errno(&e) == ENOENT => self.mask_missing(&comps, &step),
+            Err(e) if errno(&e) == ENOENT => {
+                // Missing: if the sandbox could create it, an empty read-only
+                // placeholder goes there (removed from the host afterwards).
+                match self.mount_point(&comps, false, true)? {
+                    None => Ok(()), // read-only or not writable: cannot be created inside either
+                    Some(t) => {
+                        let dir = sys::stat_fd(&t).map(|s| s.is_dir()).unwrap_or(false);
+                        self.cover(&t, dir).map_err(|e| fail(step, e))
+                    }
+                }
+            }
             Err(e) => Err(fail(step, e)),
         }
-    }
-
-    /// A path that does not exist yet: if the sandbox could create it, put
-    /// an empty read-only placeholder there (recorded for the janitor, so
-    /// nothing stays behind on the host).
-    fn mask_missing(&mut self, comps: &[OsString], step: &str) -> Result<(), SetupError> {
-        let parent = match self.ensure_dir(&comps[..comps.len() - 1], true) {
-            Ok(Some(p)) => p,
-            Ok(None) => return Ok(()), // read-only or not ours: cannot be created inside either
-            Err(e) => return Err(e),
-        };
-        let name = name_c(&comps[comps.len() - 1]);
-        match sys::open_at(parent.as_raw_fd(), &name, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY | sys::O_NOFOLLOW, 0) {
-            Ok(_) => self.record(&parent, &name, Kind::File)?,
-            Err(e) if matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(()),
-            Err(e) if errno(&e) == EEXIST => {}
-            Err(e) => return Err(fail(step.to_string(), e)),
-        }
-        let fd = sys::open_at(parent.as_raw_fd(), &name, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(|e| fail(step.to_string(), e))?;
-        let dir = sys::stat_fd(&fd).map(|s| s.is_dir()).unwrap_or(false);
-        self.cover(&fd, dir).map_err(|e| fail(step.to_string(), e))
     }
 
     fn pin(&mut self, path: &OsStr) -> Result<(), SetupError> {
@@ -455,11 +619,14 @@ impl Builder<'_> {
         if comps.is_empty() {
             return Err(SetupError::new(step, "destination is the root".to_string()));
         }
-        let parent = self.ensure_dir(&comps[..comps.len() - 1], false)?.expect("not soft");
+        let parent = match self.parents(&comps[..comps.len() - 1], false)? {
+            Step::Ok(p) => p,
+            _ => return Err(SetupError::new(step, "changed concurrently".to_string())),
+        };
         let name = name_c(&comps[comps.len() - 1]);
         let t = sys::cstr(target).map_err(|e| fail(step.clone(), e))?;
         match sys::symlink_at(&t, parent.as_raw_fd(), &name) {
-            Ok(()) => self.record(&parent, &name, Kind::Link),
+            Ok(()) => self.register(&parent, &name, Kind::Link, None),
             Err(e) if errno(&e) == EEXIST => match sys::readlink_at(parent.as_raw_fd(), &name) {
                 Ok(v) if v == t.as_bytes() => Ok(()),
                 _ => Err(fail(step, e)),

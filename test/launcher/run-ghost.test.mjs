@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, existsSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { LAUNCHER, BASE_MOUNTS, tempDir } from '../helpers.mjs';
+import { LAUNCHER, BASE_MOUNTS, tempDir, launcher as launcherSync } from '../helpers.mjs';
 
 function flags(w, data) {
   return [
@@ -80,6 +80,95 @@ test('a placeholder replaced by the host during the run is left alone', async ()
     child.kill('SIGTERM');
     await new Promise((res) => child.on('close', res));
     assert.deepEqual(readdirSync(w), ['.git']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('concurrent sandboxes sharing a directory: masks hold in each, no ghosts, no setup failures', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    writeFileSync(join(w, 'kept'), 'k');
+    const flagsFor = () => ['--bind', w, w, '--mask', `${w}/.git`, '--mask', `${w}/sub/deep/.env`, '--ro-bind', `${w}/kept`, `${w}/kept`];
+    const probe = `echo x > ${w}/.git 2>/dev/null && echo LEAK-git; mkdir ${w}/.git 2>/dev/null && echo LEAK-gitdir; echo y > ${w}/sub/deep/.env 2>/dev/null && echo LEAK-env; echo checked`;
+    // One long sandbox checks again after many short ones came and went.
+    const long = startLong(flagsFor(), probe);
+    await long.ready;
+    const short = [];
+    for (let i = 0; i < 12; i++) {
+      short.push(runLauncher(['run', ...BASE_MOUNTS, ...flagsFor(), '--', '/bin/sh', '-c', `sleep 0.0${i % 5}; ${probe}`]));
+    }
+    const results = await Promise.all(short);
+    for (const r of results) {
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'checked\n');
+    }
+    long.child.stdin.end('go\n');
+    const lr = await long.done;
+    assert.equal(lr.code, 0, lr.stderr);
+    assert.equal(lr.stdout, 'ready\nchecked\n');
+    assert.deepEqual(readdirSync(w).sort(), ['kept']);
+  } finally {
+    cleanup();
+  }
+});
+
+function runLauncher(args) {
+  return new Promise((res) => {
+    const c = spawn(LAUNCHER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('close', (code) => res({ code, stdout, stderr }));
+  });
+}
+
+/** A sandbox that prints "ready", waits for a line on stdin, then runs PROBE. */
+function startLong(flags, probe) {
+  const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, ...flags, '--', '/bin/sh', '-c', `echo ready; read x; ${probe}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  const ready = new Promise((res) => child.stdout.on('data', (d) => { stdout += d; if (stdout.includes('ready')) res(); }));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise((res) => child.on('close', (code) => res({ code, stdout, stderr })));
+  return { child, ready, done };
+}
+
+test('a placeholder created by one sandbox and reused by another stays masked after the first ends', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const flags = ['--bind', w, w, '--mask', `${w}/.git`, '--mask', `${w}/a/b/.env`];
+    const probe = `echo x > ${w}/.git 2>/dev/null && echo LEAK-git; mkdir ${w}/.git 2>/dev/null && echo LEAK-gitdir; echo y > ${w}/a/b/.env 2>/dev/null && echo LEAK-env; echo checked`;
+    const first = startLong(flags, probe); // creates the placeholders
+    await first.ready;
+    const second = startLong(flags, probe); // finds and shares them
+    await second.ready;
+    first.child.stdin.end('go\n');
+    const r1 = await first.done;
+    assert.equal(r1.stdout, 'ready\nchecked\n', r1.stderr);
+    // The first sandbox's janitor has run: the second must still be masked.
+    second.child.stdin.end('go\n');
+    const r2 = await second.done;
+    assert.equal(r2.code, 0, r2.stderr);
+    assert.equal(r2.stdout, 'ready\nchecked\n');
+    assert.deepEqual(readdirSync(w), []);
+  } finally {
+    cleanup();
+  }
+});
+
+test('--ro-bind P P of a path that vanished since planning protects it like --mask', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const r = launcherSync(['run', ...BASE_MOUNTS, '--bind', w, w, '--ro-bind', `${w}/.bashrc`, `${w}/.bashrc`, '--', '/bin/sh', '-c', `echo x > ${w}/.bashrc 2>/dev/null || echo protected`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'protected\n');
+    assert.deepEqual(readdirSync(w), []);
   } finally {
     cleanup();
   }

@@ -708,7 +708,8 @@ pub fn send_msg(sock: &OwnedFd, data: &[u8], fd: Option<RawFd>, cred_pid: Option
 
 pub struct Received {
     pub len: usize,
-    pub fd: Option<OwnedFd>,
+    /// Every descriptor that came with the message (SCM_RIGHTS), in order.
+    pub fds: Vec<OwnedFd>,
     pub cred: Option<UCred>,
 }
 
@@ -738,7 +739,7 @@ pub fn recv_msg(sock: &OwnedFd, buf: &mut [u8], nonblock: bool) -> io::Result<Re
         }
         break r as usize;
     };
-    let mut out = Received { len: n, fd: None, cred: None };
+    let mut out = Received { len: n, fds: Vec::new(), cred: None };
     let bytes = ctrl.as_ptr() as *const u8;
     let mut off = 0usize;
     while off + CMSG_HDR <= msg.controllen {
@@ -753,10 +754,7 @@ pub fn recv_msg(sock: &OwnedFd, buf: &mut [u8], nonblock: bool) -> io::Result<Re
             for chunk in data.chunks_exact(4) {
                 let fd = i32::from_ne_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
                 // SAFETY: the kernel installed this descriptor for us.
-                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                if out.fd.is_none() {
-                    out.fd = Some(owned);
-                } // extra descriptors are dropped (closed)
+                out.fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
             }
         } else if h.level == SOL_SOCKET && h.ty == SCM_CREDENTIALS && data.len() >= 12 {
             let g = |i: usize| [data[i], data[i + 1], data[i + 2], data[i + 3]];
@@ -989,4 +987,100 @@ pub fn ns_ino(name: &str) -> io::Result<u64> {
 pub fn pidfd_self() -> io::Result<OwnedFd> {
     // SAFETY: integer arguments; the kernel returns a new descriptor.
     fd_from(unsafe { syscall(434, getpid() as c_long, 0 as c_uint) })
+}
+
+/// Sends one message with up to four descriptors (SCM_RIGHTS).
+pub fn send_fds(sock: &OwnedFd, data: &[u8], fds: &[RawFd]) -> io::Result<()> {
+    if fds.len() > 4 {
+        return Err(io::Error::from_raw_os_error(22));
+    }
+    let mut iov = IoVec { base: data.as_ptr() as *mut c_void, len: data.len() };
+    let mut ctrl = [0u64; 8];
+    let len = CMSG_HDR + 4 * fds.len();
+    let bytes = ctrl.as_mut_ptr() as *mut u8;
+    let hdr = CmsgHdr { len, level: SOL_SOCKET, ty: SCM_RIGHTS };
+    // SAFETY: ctrl is 64 bytes, 8-aligned; header (16) + at most 16 bytes of fds fit.
+    unsafe {
+        std::ptr::write(bytes as *mut CmsgHdr, hdr);
+        for (i, fd) in fds.iter().enumerate() {
+            std::ptr::copy_nonoverlapping(fd.to_ne_bytes().as_ptr(), bytes.add(CMSG_HDR + 4 * i), 4);
+        }
+    }
+    let msg = MsgHdr {
+        name: std::ptr::null_mut(),
+        namelen: 0,
+        iov: &mut iov,
+        iovlen: 1,
+        control: bytes as *mut c_void,
+        controllen: (len + 7) & !7,
+        flags: 0,
+    };
+    loop {
+        // SAFETY: msg points to live iovec and control buffers for the call.
+        let r = unsafe { sendmsg(sock.as_raw_fd(), &msg, MSG_NOSIGNAL) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(());
+    }
+}
+
+extern "C" {
+    fn flock(fd: c_int, op: c_int) -> c_int;
+    fn fsetxattr(fd: c_int, name: *const c_char, value: *const c_void, size: usize, flags: c_int) -> c_int;
+    fn fgetxattr(fd: c_int, name: *const c_char, value: *mut c_void, size: usize) -> isize;
+    fn fchmod(fd: c_int, mode: c_uint) -> c_int;
+}
+
+pub const LOCK_SH: i32 = 1;
+pub const LOCK_EX: i32 = 2;
+pub const LOCK_NB: i32 = 4;
+
+/// flock(2); EINTR retried.
+pub fn lock_fd(fd: &OwnedFd, op: i32) -> io::Result<()> {
+    loop {
+        // SAFETY: integer arguments on a live descriptor.
+        let r = unsafe { flock(fd.as_raw_fd(), op) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(());
+    }
+}
+
+pub fn set_xattr(fd: &OwnedFd, name: &CStr, value: &[u8]) -> io::Result<()> {
+    // SAFETY: name is NUL-terminated; value is a live slice.
+    cvt(unsafe { fsetxattr(fd.as_raw_fd(), name.as_ptr(), value.as_ptr() as *const c_void, value.len(), 0) }).map(drop)
+}
+
+/// The value of extended attribute `name` (at most 64 bytes).
+pub fn get_xattr(fd: &OwnedFd, name: &CStr) -> io::Result<Vec<u8>> {
+    let mut buf = [0u8; 64];
+    // SAFETY: buf is writable for its length; name is NUL-terminated.
+    let n = unsafe { fgetxattr(fd.as_raw_fd(), name.as_ptr(), buf.as_mut_ptr() as *mut c_void, buf.len()) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(buf[..n as usize].to_vec())
+}
+
+pub fn chmod_fd(fd: &OwnedFd, mode: u32) -> io::Result<()> {
+    // SAFETY: integer arguments on a live descriptor.
+    cvt(unsafe { fchmod(fd.as_raw_fd(), mode) }).map(drop)
+}
+
+/// nlink of an open file (0 once it was unlinked).
+pub fn nlink_fd(fd: &OwnedFd) -> io::Result<u32> {
+    let mut buf = [0u8; 256];
+    // SAFETY: as in stat_at.
+    cvt(unsafe { statx(fd.as_raw_fd(), c"".as_ptr(), AT_EMPTY_PATH as c_int, 0x7ff, buf.as_mut_ptr()) })?;
+    Ok(u32::from_ne_bytes(buf[16..20].try_into().unwrap()))
 }
