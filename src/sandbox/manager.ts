@@ -55,7 +55,6 @@ const MIN_LISTS_ID_LENGTH = 22;
 let sandbox: Sandbox | undefined;
 let config: SandboxRuntimeConfig | undefined;
 let initializing: Promise<void> | undefined;
-let askCallback: SandboxAskCallback | undefined;
 const store = new SandboxViolationStore();
 /** attribution key -> tokens of its wraps (insertion order = age). */
 const wrapTokens = new Map<string, Set<string>>();
@@ -111,7 +110,6 @@ async function initialize(runtimeConfig: unknown, sandboxAskCallback?: SandboxAs
   // first configuration (use updateConfig, or reset() then initialize()).
   if (initializing) return initializing;
   const parsed = parsePolicy(runtimeConfig, 'config');
-  askCallback = sandboxAskCallback;
   wantsProxy = srtWantsProxy(runtimeConfig, sandboxAskCallback);
   const gen = generation;
   const run = (async () => {
@@ -135,7 +133,7 @@ async function initialize(runtimeConfig: unknown, sandboxAskCallback?: SandboxAs
   try {
     await run;
   } catch (e) {
-    initializing = undefined;
+    if (initializing === run) initializing = undefined;
     throw e;
   }
 }
@@ -360,7 +358,6 @@ async function reset(): Promise<void> {
   sandbox = undefined;
   config = undefined;
   initializing = undefined;
-  askCallback = undefined;
   wantsProxy = false;
   wrapTokens.clear();
   tokenKey.clear();
