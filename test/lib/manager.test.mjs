@@ -173,3 +173,14 @@ test('reset(): running sandboxes die with their caller, manager is uninitialized
   assert.equal((await sh(await SandboxManager.wrapWithSandbox('echo again'))).stdout, 'again\n');
   await SandboxManager.reset();
 });
+
+test('reset() while initialize() runs: that initialize does not install itself', async () => {
+  const pending = SandboxManager.initialize({ filesystem: { allowWrite: [work.dir] } });
+  const outcome = pending.then(() => 'installed', (e) => e.message);
+  await SandboxManager.reset();
+  assert.match(await outcome, /cancelled by reset/);
+  assert.equal(SandboxManager.isSandboxingEnabled(), false);
+  await SandboxManager.initialize({ filesystem: { allowWrite: [work.dir] } });
+  assert.equal(SandboxManager.isSandboxingEnabled(), true);
+  await SandboxManager.reset();
+});
