@@ -178,6 +178,17 @@ test('SandboxManager: violations annotated, customConfig.network enforced per wr
   assert.doesNotMatch(opened.stdout, / 403/);
 });
 
+test('SandboxManager: a session without network gets one for a wrap whose customConfig names hosts', async () => {
+  await SandboxManager.reset();
+  await SandboxManager.initialize({ filesystem: { allowWrite: [work.dir] } });
+  assert.equal(SandboxManager.getProxyPort(), undefined);
+  const none = await sh(await SandboxManager.wrapWithSandbox(clientSh('get', String(P), '/n')));
+  assert.equal(none.stdout.trim(), 'ERR ECONNREFUSED');
+  const some = await sh(await SandboxManager.wrapWithSandbox(clientSh('get', String(P), '/s'), undefined, { network: { allowedDomains: [`127.0.0.1:${P}`] } }));
+  assert.equal(some.stdout.trim(), '200 origin/s', some.stderr);
+  await SandboxManager.reset();
+});
+
 test('SandboxManager: ask callback decides unlisted hosts; only true allows', async () => {
   await SandboxManager.reset();
   const asked = [];
