@@ -163,3 +163,23 @@ export function socksConnect(host, port, { cmd = 1, atyp } = {}) {
 export function have(cmd) {
   return spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
+
+/** Runs `script` with /bin/sh in a real sandbox (cordon-launcher) whose
+ *  relays lead to `session` with `token`, with the proxy environment set. */
+export async function inNetSandbox(LAUNCHER, BASE_MOUNTS, run, session, token, script, { env = {}, extra = [], ports = [3128, 1080] } = {}) {
+  const all = { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: '/tmp', LANG: 'C.UTF-8', ...session.proxyEnv(), ...env };
+  const args = ['run', ...BASE_MOUNTS, '--unshare-net', '--relay-socket', session.relaySocket, '--relay-token', token,
+    ...ports.flatMap((p) => ['--relay', String(p)]), '--clearenv', ...Object.entries(all).flatMap(([k, v]) => ['--setenv', k, v]), ...extra,
+    '--', '/bin/sh', '-c', script];
+  return run(LAUNCHER, args, { timeout: 30_000 });
+}
+
+/** `KEY=value` lines of a sandbox's stdout as an object. */
+export function kv(stdout) {
+  const o = {};
+  for (const line of stdout.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) o[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return o;
+}
