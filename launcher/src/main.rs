@@ -4,6 +4,7 @@
 mod args;
 mod bpf;
 mod connect;
+mod egress;
 mod hygiene;
 mod info;
 mod init;
@@ -122,11 +123,12 @@ fn start_unix_supervisor(cfg: &mut args::RunConfig) -> Result<(), SetupError> {
 /// ports (after the network namespace exists, before the pid and mount
 /// namespaces); returns its pid once every listener is bound. The launcher
 /// waits for the relay's ready byte, never for a fixed time.
-pub fn start_relay(cfg: &args::RunConfig, janitor_fd: Option<i32>) -> Result<Option<i32>, SetupError> {
+pub fn start_relay(cfg: &args::RunConfig, janitor_fd: Option<i32>, egress: Option<std::os::fd::OwnedFd>) -> Result<Option<i32>, SetupError> {
     use std::os::fd::AsRawFd;
     if cfg.relay_ports.is_empty() && cfg.publish.is_empty() {
         return Ok(None);
     }
+    let egress_raw = egress.as_ref().map(|e| e.as_raw_fd());
     let _ = janitor_fd; // closed below with every other descriptor
     let (r, w) = sys::pipe_cloexec().map_err(|e| SetupError::new("relay", sys::errno_text(&e)))?;
     let me = sys::pid();
@@ -140,11 +142,13 @@ pub fn start_relay(cfg: &args::RunConfig, janitor_fd: Option<i32>) -> Result<Opt
             let _ = sys::unblock_all_signals();
             // Terminal signals are the launcher's to handle.
             let _ = sys::own_process_group();
-            let _ = sys::close_fds_except(3, &[w.as_raw_fd()]);
-            relay::serve(cfg, w)
+            let keep: Vec<i32> = [w.as_raw_fd()].into_iter().chain(egress_raw).collect();
+            let _ = sys::close_fds_except(3, &keep);
+            relay::serve(cfg, w, egress)
         }
         pid => {
             drop(w);
+            drop(egress);
             let mut b = [0u8; 1];
             if matches!(sys::read_fd(r.as_raw_fd(), &mut b), Ok(1)) {
                 return Ok(Some(pid));
@@ -153,6 +157,33 @@ pub fn start_relay(cfg: &args::RunConfig, janitor_fd: Option<i32>) -> Result<Opt
             let _ = sys::wait_pid(pid, false);
             sys::exit_now(125)
         }
+    }
+}
+
+/// Forks the egress helper (protocol v2) while the launcher is still in
+/// the host's network namespace; returns its pid and the relay's end of the
+/// channel. Only when there are outbound relays.
+pub fn start_egress(cfg: &args::RunConfig) -> Result<Option<(i32, std::os::fd::OwnedFd)>, SetupError> {
+    use std::os::fd::AsRawFd;
+    if cfg.relay_ports.is_empty() || cfg.share_net {
+        return Ok(None);
+    }
+    let err = |step: &str, e: std::io::Error| SetupError::new(step, sys::errno_text(&e));
+    let (relay_end, egress_end) = sys::seqpacket_pair().map_err(|e| err("egress", e))?;
+    let me = sys::pid();
+    match sys::fork_process().map_err(|e| err("fork egress", e))? {
+        0 => {
+            drop(relay_end);
+            let _ = sys::set_pdeathsig(sys::SIGKILL);
+            if sys::ppid() != me {
+                sys::exit_now(125);
+            }
+            let _ = sys::unblock_all_signals();
+            let _ = sys::own_process_group();
+            let _ = sys::close_fds_except(3, &[egress_end.as_raw_fd()]);
+            egress::main(egress_end)
+        }
+        pid => Ok(Some((pid, relay_end))),
     }
 }
 

@@ -8,6 +8,11 @@
 //! `CORDON1 <token> <port>\n`. Inbound (--publish): every connection on a host
 //! Unix socket is joined to 127.0.0.1:PORT inside the sandbox.
 //!
+//! Version 2 (when the launcher forked an egress helper and the host accepts
+//! the control connection): the host still decides every connection, but an
+//! allowed CONNECT / SOCKS5 / forwarded-port connection is then spliced
+//! straight to the upstream socket the egress helper dialled; see `Fast`.
+//!
 //! One thread per direction; the bytes move with splice(2) through a pipe
 //! (no copy to user space), with a plain read/write loop as fallback. Each
 //! side's end of input becomes shutdown(SHUT_WR) on the other side, never a
@@ -15,16 +20,19 @@
 
 use crate::args::RunConfig;
 use crate::sys::relay as sys;
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
+use std::time::{Duration, Instant};
 
 /// Size of the in-kernel pipe between the two sockets of one direction.
 const PIPE_SIZE: usize = 1 << 20;
@@ -49,6 +57,8 @@ pub struct Listeners {
 pub struct Upstream {
     pub socket: PathBuf,
     pub token: String,
+    /// The v2 fast path; None: every connection is v1.
+    pub fast: Option<Arc<Fast>>,
 }
 
 impl Upstream {
@@ -61,16 +71,22 @@ impl Upstream {
 /// exits 125 if a listener cannot be set up (the ready byte is then never
 /// written, so the launcher refuses to start the command), 1 if serving
 /// fails later.
-pub fn serve(cfg: &RunConfig, ready: OwnedFd) -> ! {
+pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>) -> ! {
     if let Err(e) = sys::set_non_dumpable() {
         fail(125, &format!("prctl(PR_SET_DUMPABLE): {e}"));
     }
     sys::ignore_sigpipe();
     sys::raise_nofile_limit();
-    let upstream = match upstream_of(cfg) {
+    let mut upstream = match upstream_of(cfg) {
         Ok(u) => u,
         Err(e) => fail(125, &e),
     };
+    // The control connection is opened before the ready byte, so the host
+    // knows this relay before the command can connect anywhere. A host that
+    // refuses it (or is unreachable) just gets v1 connections.
+    if let Some(eg) = egress {
+        upstream.fast = Fast::open(&upstream, eg, relay_id());
+    }
     let listeners = match bind_listeners(cfg) {
         Ok(l) => l,
         Err(e) => fail(125, &e),
@@ -93,6 +109,17 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd) -> ! {
     }
 }
 
+/// Tells this relay's connections apart from those of another relay that
+/// uses the same token (a wrapped command run twice).
+fn relay_id() -> String {
+    let mut b = [0u8; 8];
+    if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
+        // Unique among live relays, which is all the host needs.
+        b = (u64::from(std::process::id()) << 20 ^ Instant::now().elapsed().as_nanos() as u64).to_le_bytes();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
 fn fail(code: i32, msg: &str) -> ! {
     eprintln!("cordon-launcher: relay: {msg}");
     std::process::exit(code)
@@ -112,7 +139,7 @@ pub fn upstream_of(cfg: &RunConfig) -> Result<Upstream, String> {
         }
     };
     let socket = PathBuf::from(cfg.relay_socket.clone().unwrap_or_default());
-    Ok(Upstream { socket, token })
+    Ok(Upstream { socket, token, fast: None })
 }
 
 /// Binds 127.0.0.1:PORT and [::1]:PORT for each relay port (::1 only when the
@@ -259,6 +286,16 @@ pub fn relay_outbound(client: TcpStream, port: u16, up: &Upstream) {
     // A failed connect or preamble just closes the client (the host proxy
     // is gone or refuses); there is nobody to report to.
     let Ok(mut server) = UnixStream::connect(&up.socket) else { return };
+    if let Some(fast) = up.fast.as_ref().filter(|f| f.wait_up()) {
+        if let Some((connid, wake)) = fast.open_slot() {
+            let line = format!("CORDON2 {} {} {} {}\n", up.token, port, fast.relay_id, connid);
+            if server.write_all(line.as_bytes()).is_ok() {
+                fast_connection(fast, connid, &wake, client, server);
+            }
+            fast.close_slot(connid);
+            return;
+        }
+    }
     if server.write_all(&up.preamble(port)).is_err() {
         return;
     }
@@ -270,6 +307,427 @@ pub fn relay_inbound(client: UnixStream, port: u16) {
     let Ok(server) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else { return };
     let _ = server.set_nodelay(true);
     bridge(Sock::Unix(client), Sock::Tcp(server));
+}
+
+// ---- version 2: the fast data path --------------------------------------
+
+/// Client bytes kept during negotiation; beyond this the connection stays on
+/// the v1 path (the host never sends GO for it).
+pub const NEGOTIATION_MAX: usize = 64 * 1024;
+/// How long a new connection waits for the host to accept the control
+/// connection at start-up before it goes v1.
+const CTRL_WAIT: Duration = Duration::from_secs(5);
+const EINVAL_NO: i32 = 22;
+const EIO_NO: i32 = 5;
+
+#[derive(PartialEq, Clone, Copy)]
+enum CtrlState {
+    Pending,
+    Up,
+    Down,
+}
+
+/// One data connection in negotiation, known to the control connection.
+struct Slot {
+    wake: Arc<sys::EventFd>,
+    /// `GO <connid> <skip>` has arrived.
+    go: Option<usize>,
+    /// The dial in flight (its egress request id), if any.
+    dial: Option<u64>,
+    /// What the egress helper dialled for this connection.
+    upstream: Option<TcpStream>,
+}
+
+struct FastState {
+    ctrl: CtrlState,
+    /// Bytes of an incomplete control line.
+    partial: Vec<u8>,
+    conns: HashMap<u64, Slot>,
+    /// egress request id -> connid
+    dials: HashMap<u64, u64>,
+    egress_up: bool,
+}
+
+/// The relay's half of protocol v2: the control connection to the host
+/// (`CORDON2 <token> ctrl <relay>`; host -> relay `OK`, `DIAL`, `GO`,
+/// `DROP`; relay -> host `DIALED`) and the channel to the egress helper.
+///
+/// Every control line is read and acted on under the `state` lock, by the
+/// control thread or by a connection that has just seen its host end of
+/// input. The host sends `GO` (and waits for it to be written) before it
+/// ends the data connection, so a connection that sees that end and then
+/// drains the control socket under the lock knows for certain whether GO
+/// came: no timing is involved.
+pub struct Fast {
+    pub relay_id: String,
+    ctrl_r: UnixStream,
+    ctrl_w: Mutex<UnixStream>,
+    egress: OwnedFd,
+    state: Mutex<FastState>,
+    changed: Condvar,
+    next_conn: AtomicU64,
+    next_dial: AtomicU64,
+}
+
+impl Fast {
+    /// Opens the control connection and starts its two reader threads;
+    /// None when the host socket cannot be reached.
+    pub fn open(up: &Upstream, egress: OwnedFd, relay_id: String) -> Option<Arc<Fast>> {
+        let mut ctrl = UnixStream::connect(&up.socket).ok()?;
+        ctrl.write_all(format!("CORDON2 {} ctrl {}\n", up.token, relay_id).as_bytes()).ok()?;
+        let fast = Arc::new(Fast {
+            relay_id,
+            ctrl_w: Mutex::new(ctrl.try_clone().ok()?),
+            ctrl_r: ctrl,
+            egress,
+            state: Mutex::new(FastState { ctrl: CtrlState::Pending, partial: Vec::new(), conns: HashMap::new(), dials: HashMap::new(), egress_up: true }),
+            changed: Condvar::new(),
+            next_conn: AtomicU64::new(1),
+            next_dial: AtomicU64::new(1),
+        });
+        let f = fast.clone();
+        thread::Builder::new().stack_size(CONN_STACK).spawn(move || f.ctrl_loop()).ok()?;
+        let f = fast.clone();
+        thread::Builder::new().stack_size(CONN_STACK).spawn(move || f.egress_loop()).ok()?;
+        Some(fast)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, FastState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether new connections may use v2 (waits while the host has not yet
+    /// answered the control preamble).
+    fn wait_up(&self) -> bool {
+        let deadline = Instant::now() + CTRL_WAIT;
+        let mut st = self.lock();
+        while st.ctrl == CtrlState::Pending {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = self.changed.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0;
+        }
+        st.ctrl == CtrlState::Up
+    }
+
+    fn open_slot(&self) -> Option<(u64, Arc<sys::EventFd>)> {
+        let wake = Arc::new(sys::EventFd::new().ok()?);
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        self.lock().conns.insert(id, Slot { wake: wake.clone(), go: None, dial: None, upstream: None });
+        Some((id, wake))
+    }
+
+    fn close_slot(&self, connid: u64) {
+        let mut st = self.lock();
+        if let Some(slot) = st.conns.remove(&connid) {
+            if let Some(d) = slot.dial {
+                st.dials.remove(&d);
+            }
+        }
+    }
+
+    fn go_of(&self, connid: u64) -> Option<usize> {
+        self.lock().conns.get(&connid).and_then(|s| s.go)
+    }
+
+    /// Called when the host ended a data connection: did GO come first?
+    fn go_before_end(&self, connid: u64) -> Option<usize> {
+        let mut st = self.lock();
+        if st.ctrl == CtrlState::Up {
+            self.drain(&mut st);
+        }
+        st.conns.get(&connid).and_then(|s| s.go)
+    }
+
+    /// Takes the GO offset and the dialled socket of a connection.
+    fn take(&self, connid: u64) -> Option<(usize, TcpStream)> {
+        let mut st = self.lock();
+        let slot = st.conns.get_mut(&connid)?;
+        Some((slot.go?, slot.upstream.take()?))
+    }
+
+    fn ctrl_loop(&self) {
+        loop {
+            let mut fds = [crate::sys::PollFd { fd: self.ctrl_r.as_raw_fd(), events: crate::sys::POLLIN, revents: 0 }];
+            if crate::sys::poll_fds(&mut fds, -1).is_err() {
+                self.set_down(&mut self.lock());
+                return;
+            }
+            let mut st = self.lock();
+            self.drain(&mut st);
+            if st.ctrl == CtrlState::Down {
+                return;
+            }
+        }
+    }
+
+    /// Reads whatever the host has queued on the control connection and acts
+    /// on every complete line. Caller holds the lock.
+    fn drain(&self, st: &mut FastState) {
+        let mut buf = [0u8; 4096];
+        loop {
+            match sys::recv_nowait(self.ctrl_r.as_fd(), &mut buf) {
+                Ok(0) => return self.set_down(st),
+                Ok(n) => {
+                    st.partial.extend_from_slice(&buf[..n]);
+                    while let Some(nl) = st.partial.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = st.partial.drain(..=nl).collect();
+                        self.on_line(st, &line[..nl]);
+                    }
+                    if st.partial.len() > 1024 {
+                        // No valid line is that long: the host is confused.
+                        return self.set_down(st);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return self.set_down(st),
+            }
+        }
+    }
+
+    /// The control connection is gone: every connection in negotiation
+    /// finishes as v1, and new ones start as v1.
+    fn set_down(&self, st: &mut FastState) {
+        if st.ctrl == CtrlState::Down {
+            return;
+        }
+        st.ctrl = CtrlState::Down;
+        let _ = self.ctrl_r.shutdown(Shutdown::Both);
+        for slot in st.conns.values_mut() {
+            slot.upstream = None;
+            slot.wake.wake();
+        }
+        st.dials.clear();
+        self.changed.notify_all();
+    }
+
+    fn on_line(&self, st: &mut FastState, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let f: Vec<&str> = text.split(' ').collect();
+        match f.as_slice() {
+            ["OK"] if st.ctrl == CtrlState::Pending => {
+                st.ctrl = CtrlState::Up;
+                self.changed.notify_all();
+            }
+            ["DIAL", c, ip, port] => {
+                let Ok(connid) = c.parse::<u64>() else { return };
+                let addr = match (ip.parse::<IpAddr>(), port.parse::<u16>()) {
+                    (Ok(ip), Ok(p)) if p != 0 => SocketAddr::new(ip, p),
+                    _ => return self.dialed(connid, EINVAL_NO),
+                };
+                self.dial(st, connid, addr);
+            }
+            ["GO", c, skip] => {
+                let (Ok(connid), Ok(skip)) = (c.parse::<u64>(), skip.parse::<usize>()) else { return };
+                if let Some(slot) = st.conns.get_mut(&connid) {
+                    slot.go = Some(skip);
+                    slot.wake.wake();
+                }
+            }
+            ["DROP", c] => {
+                let Ok(connid) = c.parse::<u64>() else { return };
+                if let Some(slot) = st.conns.get_mut(&connid) {
+                    slot.upstream = None;
+                    if let Some(d) = slot.dial.take() {
+                        st.dials.remove(&d);
+                    }
+                }
+            }
+            // Unknown lines are ignored, so the host may add optional ones.
+            _ => {}
+        }
+    }
+
+    fn dial(&self, st: &mut FastState, connid: u64, addr: SocketAddr) {
+        let Some(slot) = st.conns.get_mut(&connid) else {
+            return self.dialed(connid, EINVAL_NO);
+        };
+        if !st.egress_up {
+            return self.dialed(connid, EIO_NO);
+        }
+        let id = self.next_dial.fetch_add(1, Ordering::Relaxed);
+        // A newer dial replaces an older one (the host tries the next
+        // address); the older answer is then dropped on arrival.
+        if let Some(old) = slot.dial.replace(id) {
+            st.dials.remove(&old);
+        }
+        slot.upstream = None;
+        st.dials.insert(id, connid);
+        let msg = crate::egress::encode_request(id, addr);
+        if let Err(e) = crate::sys::send_msg(&self.egress, &msg, None, None) {
+            st.dials.remove(&id);
+            if let Some(slot) = st.conns.get_mut(&connid) {
+                slot.dial = None;
+            }
+            self.dialed(connid, e.raw_os_error().unwrap_or(EIO_NO));
+        }
+    }
+
+    fn dialed(&self, connid: u64, errno: i32) {
+        let line = format!("DIALED {connid} {errno}\n");
+        let mut w = self.ctrl_w.lock().unwrap_or_else(|p| p.into_inner());
+        if w.write_all(line.as_bytes()).is_err() {
+            let _ = w.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn egress_loop(&self) {
+        let mut buf = [0u8; 64];
+        loop {
+            let r = match crate::sys::recv_msg(&self.egress, &mut buf, false) {
+                Ok(r) if r.len == 0 && r.fds.is_empty() => break,
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            };
+            let Some((id, errno)) = crate::egress::decode_reply(&buf[..r.len]) else { continue };
+            let mut st = self.lock();
+            let Some(connid) = st.dials.remove(&id) else { continue };
+            let Some(slot) = st.conns.get_mut(&connid) else { continue };
+            slot.dial = None;
+            let sock = r.fds.into_iter().next();
+            match (errno, sock) {
+                (0, Some(fd)) => {
+                    slot.upstream = Some(TcpStream::from(fd));
+                    self.dialed(connid, 0);
+                }
+                (0, None) => self.dialed(connid, EIO_NO),
+                (e, _) => self.dialed(connid, e),
+            }
+        }
+        // The egress helper is gone: fail pending and future dials.
+        let mut st = self.lock();
+        st.egress_up = false;
+        let pending: Vec<u64> = st.dials.drain().map(|(_, c)| c).collect();
+        for c in pending {
+            if let Some(slot) = st.conns.get_mut(&c) {
+                slot.dial = None;
+            }
+            self.dialed(c, EIO_NO);
+        }
+    }
+}
+
+/// How the client -> host direction of a negotiating connection ended.
+enum Nego {
+    /// GO arrived: stop reading the client.
+    Go,
+    /// The client half-closed (passed on to the host).
+    ClientEnd,
+    /// More than NEGOTIATION_MAX client bytes: v1 for good.
+    Overflow,
+    Failed,
+}
+
+/// One v2 data connection. Until GO it behaves like v1 (client bytes are
+/// copied to the host with read/write and remembered; host bytes are spliced
+/// to the client); after GO and the host's end of input, the remembered
+/// client bytes past `skip` go upstream and the client is spliced to the
+/// socket the egress helper dialled.
+fn fast_connection(fast: &Arc<Fast>, connid: u64, wake: &sys::EventFd, client: TcpStream, server: UnixStream) {
+    let pair = Arc::new((Sock::Tcp(client), Sock::Unix(server)));
+    let back = pair.clone();
+    let f = fast.clone();
+    let h2c = thread::Builder::new().stack_size(CONN_STACK).spawn(move || {
+        let (client, server) = (&back.0, &back.1);
+        let mut moved = 0u64;
+        match transfer(server, client, &mut moved) {
+            Ok(()) => match f.go_before_end(connid) {
+                Some(_) => true,
+                None => {
+                    client.shutdown(Shutdown::Write);
+                    false
+                }
+            },
+            Err(_) => {
+                server.shutdown(Shutdown::Both);
+                client.shutdown(Shutdown::Both);
+                false
+            }
+        }
+    });
+    let Ok(h2c) = h2c else { return };
+    let (client, server) = (&pair.0, &pair.1);
+    let mut copy: Vec<u8> = Vec::new();
+    let nego = negotiate(fast, connid, wake, client, server, &mut copy);
+    if let Nego::Overflow = nego {
+        // v1 from here; a GO cannot be honoured any more (its bytes are gone).
+        pump(client, server);
+    }
+    let answered = h2c.join().unwrap_or(false);
+    let proceed = match nego {
+        Nego::Go | Nego::ClientEnd => answered,
+        Nego::Overflow | Nego::Failed => false,
+    };
+    if !proceed {
+        if answered {
+            client.shutdown(Shutdown::Both);
+        }
+        return;
+    }
+    let Some((skip, upstream)) = fast.take(connid) else {
+        client.shutdown(Shutdown::Both);
+        return;
+    };
+    if skip > copy.len() || (&upstream).write_all(&copy[skip..]).is_err() {
+        client.shutdown(Shutdown::Both);
+        return;
+    }
+    drop(copy);
+    let Ok((client, server)) = Arc::try_unwrap(pair) else { return };
+    drop(server);
+    let _ = upstream.set_nodelay(true);
+    bridge(client, Sock::Tcp(upstream));
+}
+
+fn negotiate(fast: &Fast, connid: u64, wake: &sys::EventFd, client: &Sock, server: &Sock, copy: &mut Vec<u8>) -> Nego {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let mut fds = [
+            crate::sys::PollFd { fd: client.as_fd().as_raw_fd(), events: crate::sys::POLLIN, revents: 0 },
+            crate::sys::PollFd { fd: wake.raw(), events: crate::sys::POLLIN, revents: 0 },
+        ];
+        if crate::sys::poll_fds(&mut fds, -1).is_err() {
+            return Nego::Failed;
+        }
+        if fds[1].revents != 0 {
+            wake.clear();
+            if fast.go_of(connid).is_some() {
+                return Nego::Go;
+            }
+        }
+        if fds[0].revents == 0 {
+            continue;
+        }
+        let n = match client.read(&mut buf) {
+            Ok(0) => {
+                server.shutdown(Shutdown::Write);
+                return Nego::ClientEnd;
+            }
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => continue,
+            Err(_) => {
+                client.shutdown(Shutdown::Both);
+                server.shutdown(Shutdown::Both);
+                return Nego::Failed;
+            }
+        };
+        let overflow = copy.len() + n > NEGOTIATION_MAX;
+        if overflow {
+            *copy = Vec::new();
+        } else {
+            copy.extend_from_slice(&buf[..n]);
+        }
+        if server.write_all(&buf[..n]).is_err() {
+            client.shutdown(Shutdown::Both);
+            server.shutdown(Shutdown::Both);
+            return Nego::Failed;
+        }
+        if overflow {
+            return Nego::Overflow;
+        }
+    }
 }
 
 pub enum Sock {
@@ -330,15 +788,7 @@ pub fn bridge(a: Sock, b: Sock) -> (u64, u64) {
 /// other direction (its blocked read returns end of input).
 fn pump(src: &Sock, dst: &Sock) -> u64 {
     let mut moved = 0u64;
-    let r = match sys::Pipe::new(PIPE_SIZE, PIPE_MIN) {
-        Ok(pipe) => splice_loop(src, dst, &pipe, &mut moved),
-        Err(_) => Err(SpliceError::Unsupported),
-    };
-    let r = match r {
-        Ok(()) => Ok(()),
-        Err(SpliceError::Unsupported) => copy_loop(src, dst, &mut moved),
-        Err(SpliceError::Io(e)) => Err(e),
-    };
+    let r = transfer(src, dst, &mut moved);
     match r {
         Ok(()) => dst.shutdown(Shutdown::Write),
         Err(_) => {
@@ -347,6 +797,19 @@ fn pump(src: &Sock, dst: &Sock) -> u64 {
         }
     }
     moved
+}
+
+/// Moves bytes until `src` ends (Ok) or fails; splice when possible.
+fn transfer(src: &Sock, dst: &Sock, moved: &mut u64) -> io::Result<()> {
+    let r = match sys::Pipe::new(PIPE_SIZE, PIPE_MIN) {
+        Ok(pipe) => splice_loop(src, dst, &pipe, moved),
+        Err(_) => Err(SpliceError::Unsupported),
+    };
+    match r {
+        Ok(()) => Ok(()),
+        Err(SpliceError::Unsupported) => copy_loop(src, dst, moved),
+        Err(SpliceError::Io(e)) => Err(e),
+    }
 }
 
 enum SpliceError {
@@ -470,9 +933,174 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let _errors = start(
             Listeners { tcp: vec![(l, label)], publish: vec![] },
-            Upstream { socket: path, token: token.into() },
+            Upstream { socket: path, token: token.into(), fast: None },
         );
         (addr, server, scratch)
+    }
+
+
+    /// A relay with the v2 fast path: a real egress helper (in a thread) and
+    /// a scripted host. Returns the relay address, the host's listener and
+    /// the accepted control connection (its preamble already checked).
+    fn fast_relay(name: &str, ok: bool) -> (SocketAddr, UnixListener, Option<UnixStream>, Scratch) {
+        let (scratch, path) = tmp_sock(name);
+        let ul = UnixListener::bind(&path).unwrap();
+        let (relay_end, egress_end) = crate::sys::seqpacket_pair().unwrap();
+        thread::spawn(move || crate::egress::serve(egress_end));
+        let up0 = Upstream { socket: path.clone(), token: "tok".into(), fast: None };
+        let fast = Fast::open(&up0, relay_end, "00112233aabbccdd".into()).unwrap();
+        let (mut ctrl, _) = ul.accept().unwrap();
+        assert_eq!(read_line(&mut ctrl), "CORDON2 tok ctrl 00112233aabbccdd");
+        let ctrl = if ok {
+            ctrl.write_all(b"OK\n").unwrap();
+            Some(ctrl)
+        } else {
+            drop(ctrl);
+            None
+        };
+        let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = l.local_addr().unwrap();
+        let _errors = start(Listeners { tcp: vec![(l, 3128)], publish: vec![] }, Upstream { socket: path, token: "tok".into(), fast: Some(fast) });
+        (addr, ul, ctrl, scratch)
+    }
+
+    fn read_exact_n(s: &mut impl Read, n: usize) -> Vec<u8> {
+        let mut v = vec![0u8; n];
+        s.read_exact(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn v2_dial_go_then_splice_with_peeked_bytes_and_half_close() {
+        const N: usize = 16 << 20;
+        let (addr, ul, ctrl, _scratch) = fast_relay("v2", true);
+        let mut ctrl = ctrl.unwrap();
+        let origin = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let oport = origin.local_addr().unwrap().port();
+        let up = pattern(N, 3);
+        let down = pattern(N + 777, 4);
+        let (expect_up, reply) = (up.clone(), down.clone());
+        let origin_t = thread::spawn(move || {
+            let (mut s, _) = origin.accept().unwrap();
+            assert_eq!(read_exact_n(&mut s, 5), b"hello", "peeked bytes first");
+            s.write_all(b"ready").unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert!(got == expect_up, "upstream bytes differ");
+            s.write_all(&reply).unwrap();
+        });
+        let host = thread::spawn(move || {
+            let (mut d, _) = ul.accept().unwrap();
+            let pre = read_line(&mut d);
+            let f: Vec<&str> = pre.split(' ').collect();
+            assert_eq!(&f[..4], &["CORDON2", "tok", "3128", "00112233aabbccdd"], "{pre}");
+            let connid = f[4].to_string();
+            let header = read_exact_n(&mut d, 20);
+            assert_eq!(header, b"CONNECT o:1 HTTP/1.1");
+            ctrl.write_all(format!("DIAL {connid} 127.0.0.1 {oport}\n").as_bytes()).unwrap();
+            assert_eq!(read_line(&mut ctrl), format!("DIALED {connid} 0"));
+            d.write_all(b"200 OK\n").unwrap();
+            // Peek like an SNI check: these bytes must still reach upstream.
+            assert_eq!(read_exact_n(&mut d, 5), b"hello");
+            ctrl.write_all(format!("GO {connid} 20\n").as_bytes()).unwrap();
+            d.shutdown(Shutdown::Write).unwrap();
+            // The relay closes the data connection after our end.
+            let mut rest = Vec::new();
+            let _ = d.read_to_end(&mut rest);
+            assert!(rest.is_empty());
+            ctrl
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"CONNECT o:1 HTTP/1.1").unwrap();
+        assert_eq!(read_exact_n(&mut c, 7), b"200 OK\n");
+        c.write_all(b"hello").unwrap();
+        assert_eq!(read_exact_n(&mut c, 5), b"ready");
+        let writer = {
+            let c = c.try_clone().unwrap();
+            thread::spawn(move || {
+                (&c).write_all(&up).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        writer.join().unwrap();
+        origin_t.join().unwrap();
+        let _ctrl = host.join().unwrap();
+        assert_eq!(got.len(), down.len());
+        assert!(got == down, "downstream bytes differ");
+    }
+
+    #[test]
+    fn v2_dial_failure_reports_errno_and_host_answers_itself() {
+        let (addr, ul, ctrl, _scratch) = fast_relay("v2fail", true);
+        let mut ctrl = ctrl.unwrap();
+        let closed = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let host = thread::spawn(move || {
+            let (mut d, _) = ul.accept().unwrap();
+            let pre = read_line(&mut d);
+            let connid = pre.rsplit(' ').next().unwrap().to_string();
+            ctrl.write_all(format!("DIAL {connid} 127.0.0.1 {port}\n").as_bytes()).unwrap();
+            assert_eq!(read_line(&mut ctrl), format!("DIALED {connid} 111"));
+            // A DIAL for a connection the relay does not have.
+            ctrl.write_all(b"DIAL 999999 127.0.0.1 1\n").unwrap();
+            assert_eq!(read_line(&mut ctrl), "DIALED 999999 22");
+            d.write_all(b"502").unwrap();
+            d.shutdown(Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            d.read_to_end(&mut rest).unwrap();
+            assert_eq!(rest, b"x", "v1 half-close semantics after a host end without GO");
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut got = Vec::new();
+        let mut b = [0u8; 3];
+        c.read_exact(&mut b).unwrap();
+        got.extend_from_slice(&b);
+        assert_eq!(c.read(&mut b).unwrap(), 0, "the host's end reaches the client");
+        assert_eq!(got, b"502");
+        c.write_all(b"x").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        host.join().unwrap();
+    }
+
+    #[test]
+    fn v2_refused_control_connection_means_v1_preamble() {
+        let (addr, ul, _none, _scratch) = fast_relay("v2off", false);
+        let host = thread::spawn(move || {
+            let (mut d, _) = ul.accept().unwrap();
+            assert_eq!(read_line(&mut d), "CORDON1 tok 3128");
+            d.write_all(b"v1").unwrap();
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"v1");
+        host.join().unwrap();
+    }
+
+    #[test]
+    fn v2_large_negotiation_stays_v1() {
+        let (addr, ul, ctrl, _scratch) = fast_relay("v2big", true);
+        let _ctrl = ctrl.unwrap();
+        let body = pattern(NEGOTIATION_MAX * 3, 11);
+        let expect = body.clone();
+        let host = thread::spawn(move || {
+            let (mut d, _) = ul.accept().unwrap();
+            assert!(read_line(&mut d).starts_with("CORDON2 tok 3128 "));
+            let mut got = Vec::new();
+            d.read_to_end(&mut got).unwrap();
+            assert!(got == expect);
+            d.write_all(b"done").unwrap();
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(&body).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"done");
+        host.join().unwrap();
     }
 
     #[test]
@@ -531,7 +1159,7 @@ mod tests {
         let addr = l.local_addr().unwrap();
         let _errors = start(
             Listeners { tcp: vec![(l, 3128)], publish: vec![] },
-            Upstream { socket: tmp_sock("none").1, token: "-".into() },
+            Upstream { socket: tmp_sock("none").1, token: "-".into(), fast: None },
         );
         let mut c = TcpStream::connect(addr).unwrap();
         let mut got = Vec::new();
@@ -555,7 +1183,7 @@ mod tests {
         let listeners = bind_listeners(&cfg).unwrap();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        let _errors = start(listeners, Upstream { socket: PathBuf::new(), token: "-".into() });
+        let _errors = start(listeners, Upstream { socket: PathBuf::new(), token: "-".into(), fast: None });
         let mut c = UnixStream::connect(&path).unwrap();
         c.write_all(b"ping").unwrap();
         c.shutdown(Shutdown::Write).unwrap();
@@ -676,7 +1304,7 @@ mod tests {
         });
         let rl = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let relay_addr = rl.local_addr().unwrap();
-        let _errors = start(Listeners { tcp: vec![(rl, 3128)], publish: vec![] }, Upstream { socket: path, token: "-".into() });
+        let _errors = start(Listeners { tcp: vec![(rl, 3128)], publish: vec![] }, Upstream { socket: path, token: "-".into(), fast: None });
         let (mut d, mut r) = (Vec::new(), Vec::new());
         for _ in 0..3 {
             d.push(dial(direct_addr));

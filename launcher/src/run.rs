@@ -86,7 +86,9 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         None
     };
 
-    sys::unshare_ns(flags).map_err(|e| setup("unshare namespaces", e))?;
+    // The network namespace comes last, so that the egress helper can be
+    // forked in between: inside the new user namespace, outside the new netns.
+    sys::unshare_ns(flags & !sys::CLONE_NEWNET).map_err(|e| setup("unshare namespaces", e))?;
     if userns {
         let uid = cfg.uid.unwrap_or(ids.euid);
         let gid = cfg.gid.unwrap_or(ids.egid);
@@ -96,6 +98,10 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         // A new user namespace changes our credentials, which clears
         // PDEATHSIG: arm it again.
         arm_pdeathsig(parent)?;
+    }
+    let egress = crate::start_egress(&cfg)?;
+    if flags & sys::CLONE_NEWNET != 0 {
+        sys::unshare_ns(sys::CLONE_NEWNET).map_err(|e| setup("unshare network namespace", e))?;
     }
     // Fail closed (N6): every namespace we asked for must really be new.
     for ((name, _), b) in ns_names.iter().zip(before) {
@@ -118,7 +124,11 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     let set = sys::sigset(&sigs);
     sys::block_signals(&set).map_err(|e| setup("block signals", e))?;
 
-    let relay = crate::start_relay(&cfg, janitor.as_ref().map(|j| j.0.as_raw_fd()))?;
+    let (egress_pid, egress_fd) = match egress {
+        Some((pid, fd)) => (Some(pid), Some(fd)),
+        None => (None, None),
+    };
+    let relay = crate::start_relay(&cfg, janitor.as_ref().map(|j| j.0.as_raw_fd()), egress_fd)?;
 
     let (status, status_child) = sys::seqpacket_pair().map_err(|e| setup("status channel", e))?;
     sys::set_passcred(&status).map_err(|e| setup("status channel", e))?;
@@ -143,7 +153,7 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     drop(janitor_fd);
 
     let out = monitor(&cfg, pid1, &status, &set);
-    if let Some(r) = relay {
+    for r in relay.into_iter().chain(egress_pid) {
         let _ = sys::send_signal(r, sys::SIGKILL);
         let _ = sys::wait_pid(r, false);
     }

@@ -63,19 +63,27 @@ function reader(sock) {
   };
 }
 
-/** A Unix-socket "host proxy" in DIR; `handle(sock, rd, preamble)` per connection. */
+/** A Unix-socket "host proxy" in DIR; `handle(sock, rd, preamble)` per
+ *  connection. It speaks protocol v1 only: the relay's v2 control connection
+ *  (`CORDON2 <token> ctrl <relay>`) is recorded in `ctrls` and closed, which
+ *  tells the relay to use v1 for every connection. */
 async function hostProxy(dir, handle) {
   const path = join(dir, 'relay.sock');
   const preambles = [];
+  const ctrls = [];
   const errors = [];
   const server = createServer({ allowHalfOpen: true }, (sock) => {
     const rd = reader(sock);
     rd.line()
-      .then((p) => { preambles.push(p); return handle(sock, rd, p); })
+      .then((p) => {
+        if (/^CORDON2 \S+ ctrl [0-9a-f]{16}$/.test(p)) return void (ctrls.push(p), sock.destroy());
+        preambles.push(p);
+        return handle(sock, rd, p);
+      })
       .catch((e) => { errors.push(e); sock.destroy(); });
   });
   await new Promise((r) => server.listen(path, r));
-  return { path, preambles, errors, close: () => new Promise((r) => server.close(r)) };
+  return { path, preambles, ctrls, errors, close: () => new Promise((r) => server.close(r)) };
 }
 
 function relayArgs(sock, token, ports, extra = []) {

@@ -2,7 +2,7 @@
 //! (relay.rs, connect.rs). Every function here is a safe wrapper: callers
 //! never touch raw descriptors or FFI.
 
-use std::ffi::{c_int, c_long, c_uint, c_ulong};
+use std::ffi::{c_int, c_long, c_uint, c_ulong, c_void};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -16,6 +16,10 @@ extern "C" {
     fn getrlimit(resource: c_int, rlim: *mut RLimit) -> c_int;
     fn setrlimit(resource: c_int, rlim: *const RLimit) -> c_int;
     fn signal(sig: c_int, handler: usize) -> usize;
+    fn eventfd(initval: c_uint, flags: c_int) -> c_int;
+    fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize;
+    fn write(fd: c_int, buf: *const c_void, n: usize) -> isize;
+    fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
 }
 
 #[repr(C)]
@@ -126,6 +130,61 @@ pub fn splice_fds(from: BorrowedFd<'_>, to: BorrowedFd<'_>, len: usize, flags: c
         let r = unsafe {
             splice(from.as_raw_fd(), std::ptr::null_mut(), to.as_raw_fd(), std::ptr::null_mut(), len, flags)
         };
+        match check(r as c_long) {
+            Ok(n) => return Ok(n as usize),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+const EFD_CLOEXEC: c_int = 0o2000000;
+const EFD_NONBLOCK: c_int = 0o4000;
+const MSG_DONTWAIT: c_int = 0x40;
+
+/// An eventfd used to wake a thread blocked in poll(2) (the relay's
+/// negotiation loop waits on the client socket and on this).
+pub struct EventFd(OwnedFd);
+
+impl EventFd {
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: eventfd takes only integer arguments.
+        let fd = check(unsafe { eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK) } as c_long)?;
+        // SAFETY: eventfd succeeded, so the descriptor is open and ours alone.
+        Ok(EventFd(unsafe { OwnedFd::from_raw_fd(fd as c_int) }))
+    }
+
+    /// Makes the descriptor readable until `clear`.
+    pub fn wake(&self) {
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writes 8 bytes from a live buffer to our own descriptor;
+        // a full counter (EAGAIN) still leaves it readable, which is all we need.
+        unsafe {
+            write(self.0.as_raw_fd(), one.as_ptr() as *const c_void, one.len());
+        }
+    }
+
+    pub fn clear(&self) {
+        let mut b = [0u8; 8];
+        // SAFETY: reads at most 8 bytes into a live 8-byte buffer; non-blocking.
+        unsafe {
+            read(self.0.as_raw_fd(), b.as_mut_ptr() as *mut c_void, b.len());
+        }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// recv(2) with MSG_DONTWAIT: Ok(0) is end of input, WouldBlock means
+/// nothing is queued right now. The descriptor itself stays blocking, so
+/// other threads may still write to it normally.
+pub fn recv_nowait(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
+        // SAFETY: buf is a live, writable buffer of buf.len() bytes; the
+        // descriptor is borrowed, hence open.
+        let r = unsafe { recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut c_void, buf.len(), MSG_DONTWAIT) };
         match check(r as c_long) {
             Ok(n) => return Ok(n as usize),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
