@@ -11,7 +11,7 @@ import type { PerCommandLists } from '../net/policy.js';
 import { patternError } from '../net/patterns.js';
 import { absolutize } from '../policy/paths.js';
 import { HTTP_PROXY_PORT, SOCKS_PROXY_PORT } from '../policy/compile.js';
-import { Sandbox, parsePolicy } from './sandbox.js';
+import { Sandbox, parsePolicy, FilteringViolationStore } from './sandbox.js';
 import { launcherPath, probeLauncher } from './launcher.js';
 import { spawnSync } from 'node:child_process';
 import { quote } from './shell-quote.js';
@@ -55,7 +55,7 @@ const MIN_LISTS_ID_LENGTH = 22;
 let sandbox: Sandbox | undefined;
 let config: SandboxRuntimeConfig | undefined;
 let initializing: Promise<void> | undefined;
-const store = new SandboxViolationStore();
+const store: SandboxViolationStore = new FilteringViolationStore(() => config?.ignoreViolations);
 /** attribution key -> tokens of its wraps (insertion order = age). */
 const wrapTokens = new Map<string, Set<string>>();
 const tokenKey = new Map<string, string>();

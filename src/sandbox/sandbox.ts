@@ -183,6 +183,33 @@ function normalizeStdio(stdio: SpawnOptions['stdio']): StdioSlot[] {
   return out;
 }
 
+/** srt's `ignoreViolations`: `'*'` patterns apply to every command, other
+ *  keys to commands whose text contains the key; a pattern matches a
+ *  substring of the violation line. */
+export function ignoredViolation(v: SandboxViolationEvent, ignore: Record<string, string[]> | undefined): boolean {
+  if (!ignore) return false;
+  const line = v.line ?? '';
+  if ((ignore['*'] ?? []).some((p) => line.includes(p))) return true;
+  const command = v.command;
+  if (command === undefined) return false;
+  for (const [key, patterns] of Object.entries(ignore)) {
+    if (key !== '*' && command.includes(key) && patterns.some((p) => line.includes(p))) return true;
+  }
+  return false;
+}
+
+/** A violation store that leaves out what the current policy's
+ *  `ignoreViolations` says to ignore (srt's behaviour). */
+export class FilteringViolationStore extends SandboxViolationStore {
+  constructor(private readonly ignore: () => Record<string, string[]> | undefined) {
+    super();
+  }
+  override addViolation(v: SandboxViolationEvent): void {
+    if (ignoredViolation(v, this.ignore())) return;
+    super.addViolation(v);
+  }
+}
+
 /** One compile looks at the same few paths many times (each rule's
  *  ancestors, every home's credential stores): answers are cached for the
  *  length of that compile only, so nothing stale reaches the next command. */
@@ -254,7 +281,10 @@ export class Sandbox {
   /** Validates the policy, probes the launcher and, when the policy has a
    *  network, starts the proxies (once, shared by every command). */
   static async create(policy: SandboxPolicy | SandboxRuntimeConfig = {}, opts: SandboxOptions = {}): Promise<Sandbox> {
-    return Sandbox.createWith(parsePolicy(policy), opts, new SandboxViolationStore());
+    let sb: Sandbox | undefined;
+    const config = parsePolicy(policy);
+    sb = await Sandbox.createWith(config, opts, new FilteringViolationStore(() => (sb?.config ?? config).ignoreViolations));
+    return sb;
   }
 
   /** For SandboxManager and the CLI: an already-validated config and a given store. */
@@ -311,6 +341,7 @@ export class Sandbox {
   }
 
   private routeViolation(v: SandboxViolationEvent): void {
+    if (ignoredViolation(v, this.config.ignoreViolations)) return;
     if (v.commandId !== undefined) this.perCommand.get(v.commandId)?.push(v);
     try {
       this.opts.onViolation?.(v);

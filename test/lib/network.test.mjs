@@ -121,6 +121,28 @@ test('Sandbox: per-command lists widen and narrow for that command only; 20 conc
   }
 });
 
+test('ignoreViolations (srt): matching denials are still denied but not reported', async () => {
+  const seen = [];
+  const sb = await Sandbox.create(
+    { network: { allowedDomains: [`127.0.0.1:${P}`] }, ignoreViolations: { '*': ['quiet.invalid'], 'loud-tool': ['muted.invalid'] } },
+    { cwd: work.dir, onViolation: (v) => seen.push(v) },
+  );
+  try {
+    const q = await sb.run(client('proxy', 'quiet.invalid'));
+    assert.match(q.stdout, / 403/);
+    assert.deepEqual(q.violations, []);
+    const m = await sb.run(client('proxy', 'muted.invalid'), { commandText: 'loud-tool fetch' });
+    assert.match(m.stdout, / 403/);
+    assert.deepEqual(m.violations, []);
+    const other = await sb.run(client('proxy', 'muted.invalid'), { commandText: 'another tool' });
+    assert.equal(other.violations.length, 1);
+    assert.deepEqual(sb.violations.getViolations().map((v) => v.line.includes('muted.invalid')), [true]);
+    assert.equal(seen.filter((v) => /quiet|muted/.test(v.line)).length, 1);
+  } finally {
+    await sb.close();
+  }
+});
+
 test('Sandbox: close() stops the proxies and removes their socket directory', async () => {
   const sb = await Sandbox.create({ network: { allowedDomains: [`127.0.0.1:${P}`] } }, { cwd: work.dir });
   const sock = sb.networkSession().relaySocket;
