@@ -127,10 +127,19 @@ pub fn build(cfg: &RunConfig, janitor: Option<&OwnedFd>) -> Result<Built, SetupE
     sys::make_rslave_root().map_err(|e| fail("make mounts private", e))?;
     let base = sys::new_fs(c"tmpfs", &[(c"mode", Some(c"0755"))], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV)
         .map_err(|e| fail("mount tmpfs", e))?;
-    let tmp = sys::open_at(sys::AT_FDCWD, c"/tmp", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(|e| fail("open /tmp", e))?;
-    sys::attach_mount(&base, tmp.as_raw_fd()).map_err(|e| fail("mount base tmpfs", e))?;
-    drop(tmp);
-    let base_dir = sys::open_at(sys::AT_FDCWD, c"/tmp", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(|e| fail("open base", e))?;
+    // Any existing directory of the (private copy of the) host tree can carry
+    // the base tmpfs until the first pivot_root moves it to "/".
+    let mut spot = None;
+    for cand in [c"/tmp", c"/mnt", c"/dev", c"/run", c"/var/tmp", c"/home"] {
+        if let Ok(fd) = sys::open_at(sys::AT_FDCWD, cand, sys::O_PATH | sys::O_DIRECTORY, 0) {
+            spot = Some((cand, fd));
+            break;
+        }
+    }
+    let (spot, at) = spot.ok_or_else(|| SetupError::new("base tmpfs", "no directory to mount it on (/tmp, /mnt, /dev, ...)".to_string()))?;
+    sys::attach_mount(&base, at.as_raw_fd()).map_err(|e| fail("mount base tmpfs", e))?;
+    drop(at);
+    let base_dir = sys::open_at(sys::AT_FDCWD, spot, sys::O_PATH | sys::O_DIRECTORY, 0).map_err(|e| fail("open base", e))?;
     let b = base_dir.as_raw_fd();
     for (n, m) in [(c"newroot", 0o755), (c"oldroot", 0o755), (c"mdir", 0o555)] {
         sys::mkdir_at(b, n, m).map_err(|e| fail("base directories", e))?;
