@@ -281,7 +281,7 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
     // The settings files in use, and every place a settings file would be
     // looked for: a command must not plant a weaker policy for the next run.
     const settingsPaths = [...(facts.settingsFiles ?? []), ...settingsCandidates(facts.env, facts.home).map((c) => c.path)];
-    for (const f of settingsPaths) protect.push({ path: resolveReal(f, fsx).path, why: 'settings file' });
+    for (const f of settingsPaths) protect.push({ path: resolveReal(absolutize(f, facts.cwd, facts.home), fsx).path, why: 'settings file' });
     for (const f of [...(facts.selfPaths ?? []), ...(facts.launcherPath ? [facts.launcherPath] : [])]) {
       const r = resolveReal(f, fsx);
       if (r.exists) protect.push({ path: r.path, why: "cordon's own files" });

@@ -314,8 +314,9 @@ test('ignored srt keys are reported in the notes', () => {
 });
 
 test('settings files in a writable root are protected', () => {
-  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/policy.json'], { settingsFiles: ['/w/policy.json'] }));
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/policy.json', '/w/rel.json'], { settingsFiles: ['/w/policy.json', 'rel.json'] }));
   assert.ok(m.includes('ro-bind /w/policy.json'));
+  assert.ok(m.includes('ro-bind /w/rel.json'), 'a relative --settings path is resolved against the cwd');
 });
 
 test('a widening rule that reaches through a symlink planted in a writable dir is skipped', () => {
