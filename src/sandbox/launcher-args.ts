@@ -16,6 +16,9 @@ export interface LaunchRuntime {
    *  (--unsetenv for what the policy removes, --setenv for what it adds), so
    *  the wrapped string does not carry a copy of every variable's value. */
   envBase?: Record<string, string | undefined>;
+  /** Leave out --chdir: the command starts in whatever directory the caller
+   *  spawns the launcher in (srt's wrapWithSandbox strings behave so). */
+  inheritCwd?: boolean;
 }
 
 function envArgs(env: Record<string, string>, base: Record<string, string | undefined> | undefined): string[] {
@@ -52,7 +55,8 @@ function mountArgs(m: Mount): string[] {
 export function launcherArgs(plan: Plan, rt: LaunchRuntime = {}): string[] {
   const a: string[] = ['run'];
   for (const m of plan.mounts) a.push(...mountArgs(m));
-  a.push('--chdir', plan.cwd, '--hostname', plan.hostname);
+  if (!rt.inheritCwd) a.push('--chdir', plan.cwd);
+  a.push('--hostname', plan.hostname);
   a.push(...envArgs(plan.env, rt.envBase));
 
   if (plan.network.mode === 'host') a.push('--share-net');

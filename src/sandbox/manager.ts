@@ -279,7 +279,9 @@ async function wrapArgvCommon(
   const { argv, token } = await sb.wrapArgv([shell, '-c', command], {
     config: merged,
     commandId: k,
-    ...(cwd !== undefined ? { cwd } : { cwd: process.cwd() }),
+    // Without an explicit cwd the policy is compiled for process.cwd() (as
+    // srt does) and the command starts wherever the caller spawns it.
+    ...(cwd !== undefined ? { cwd } : { cwd: process.cwd(), inheritCwd: true }),
     envBase: process.env,
     lists: listsFor(k, custom),
     commandText: options?.commandText ?? command,

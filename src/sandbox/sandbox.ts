@@ -527,13 +527,15 @@ export class Sandbox {
       signal?: AbortSignal;
       /** Reported as the violations' `command`. */
       commandText?: string;
+      /** Start in the directory the caller spawns in (no --chdir). */
+      inheritCwd?: boolean;
     },
   ): Promise<{ argv: string[]; token?: string; plan: Plan }> {
     if (this.closed) throw new SandboxClosedError();
     const facts = this.factsFor({ cwd: o.cwd, env: o.envBase });
     const extra: CommandPolicy | undefined = o.lists?.allowedDomains?.length ? { network: { allowedDomains: o.lists.allowedDomains } } : undefined;
     const plan = this.compilePlan(withCommandPolicy(o.config, extra), facts, argv, extra);
-    const rt: LaunchRuntime = { envBase: facts.env };
+    const rt: LaunchRuntime = { envBase: facts.env, ...(o.inheritCwd ? { inheritCwd: true } : {}) };
     let token: string | undefined;
     if (plan.network.mode === 'proxy') {
       const net = await this.ensureNetwork();

@@ -69,6 +69,9 @@ test('initialize, wrap, spawn with shell:true: echo, exit codes, signals, stdin'
   // The caller's spawn environment reaches the command (as with srt).
   const e = await sh(await SandboxManager.wrapWithSandbox('echo "$MY_VAR"'), { env: { ...process.env, MY_VAR: 'passed' } });
   assert.equal(e.stdout, 'passed\n');
+  // The command starts where the caller spawns it (srt: bwrap keeps the cwd).
+  const w = await sh(await SandboxManager.wrapWithSandbox('pwd'), { cwd: '/usr' });
+  assert.equal(w.stdout, '/usr\n');
   // binShell
   const b = await sh(await SandboxManager.wrapWithSandbox('echo "$0"', 'sh'));
   assert.match(b.stdout, /\/sh\n$/);
