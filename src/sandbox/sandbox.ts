@@ -120,7 +120,12 @@ export function parsePolicy(policy: unknown, what = 'policy'): SandboxRuntimeCon
   try {
     return parseSettings(policy ?? {}, what);
   } catch (e) {
-    if (e instanceof SettingsError) throw new PolicyError(e.message.replace(/^[^:]*: /, ''), e.keyPath, { cause: e });
+    if (e instanceof SettingsError) {
+      // "<what>: <key path>: <problem>" -> PolicyError(problem, key path)
+      const prefix = `${what}: ${e.keyPath ?? ''}: `;
+      const msg = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message.replace(/^[^:]*: /, '');
+      throw new PolicyError(msg, e.keyPath === '(root)' ? undefined : e.keyPath, { cause: e });
+    }
     throw e;
   }
 }
