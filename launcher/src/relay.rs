@@ -327,11 +327,26 @@ enum CtrlState {
     Down,
 }
 
+impl Slot {
+    fn settle(&mut self) {
+        self.settled = true;
+        self.wake.wake();
+    }
+}
+
 /// One data connection in negotiation, known to the control connection.
 struct Slot {
     wake: Arc<sys::EventFd>,
     /// `GO <connid> <skip>` has arrived.
     go: Option<usize>,
+    /// `OPEN <connid>` (or GO) has arrived: the host's answer ends with its
+    /// end of input, and upstream bytes may follow it to the client.
+    open: bool,
+    /// The host ended without answering, or the control connection is gone:
+    /// no GO will come.
+    settled: bool,
+    /// The client sent more than NEGOTIATION_MAX bytes before GO.
+    overflowed: bool,
     /// The dial in flight (its egress request id), if any.
     dial: Option<u64>,
     /// What the egress helper dialled for this connection.
@@ -414,7 +429,7 @@ impl Fast {
     fn open_slot(&self) -> Option<(u64, Arc<sys::EventFd>)> {
         let wake = Arc::new(sys::EventFd::new().ok()?);
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        self.lock().conns.insert(id, Slot { wake: wake.clone(), go: None, dial: None, upstream: None });
+        self.lock().conns.insert(id, Slot { wake: wake.clone(), go: None, open: false, settled: false, overflowed: false, dial: None, upstream: None });
         Some((id, wake))
     }
 
@@ -431,20 +446,33 @@ impl Fast {
         self.lock().conns.get(&connid).and_then(|s| s.go)
     }
 
-    /// Called when the host ended a data connection: did GO come first?
-    fn go_before_end(&self, connid: u64) -> Option<usize> {
+    fn with_slot<R>(&self, connid: u64, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
+        self.lock().conns.get_mut(&connid).map(f)
+    }
+
+    /// Called when the host ended a data connection: did OPEN or GO come
+    /// first? None: no (a v1 end). Some(Some(upstream)): yes. Some(None):
+    /// yes, but there is nothing to serve it with.
+    fn answered(&self, connid: u64) -> Option<Option<TcpStream>> {
         let mut st = self.lock();
         if st.ctrl == CtrlState::Up {
             self.drain(&mut st);
         }
-        st.conns.get(&connid).and_then(|s| s.go)
+        let slot = st.conns.get(&connid)?;
+        if !(slot.open || slot.go.is_some()) {
+            return None;
+        }
+        if slot.overflowed {
+            return Some(None);
+        }
+        Some(slot.upstream.as_ref().and_then(|u| u.try_clone().ok()))
     }
 
-    /// Takes the GO offset and the dialled socket of a connection.
+    /// The GO offset and (a descriptor of) the dialled socket.
     fn take(&self, connid: u64) -> Option<(usize, TcpStream)> {
-        let mut st = self.lock();
-        let slot = st.conns.get_mut(&connid)?;
-        Some((slot.go?, slot.upstream.take()?))
+        let st = self.lock();
+        let slot = st.conns.get(&connid)?;
+        Some((slot.go?, slot.upstream.as_ref()?.try_clone().ok()?))
     }
 
     fn ctrl_loop(&self) {
@@ -495,8 +523,10 @@ impl Fast {
         st.ctrl = CtrlState::Down;
         let _ = self.ctrl_r.shutdown(Shutdown::Both);
         for slot in st.conns.values_mut() {
-            slot.upstream = None;
-            slot.wake.wake();
+            if slot.go.is_none() {
+                slot.upstream = None;
+            }
+            slot.settle();
         }
         st.dials.clear();
         self.changed.notify_all();
@@ -523,6 +553,12 @@ impl Fast {
                 if let Some(slot) = st.conns.get_mut(&connid) {
                     slot.go = Some(skip);
                     slot.wake.wake();
+                }
+            }
+            ["OPEN", c] => {
+                let Ok(connid) = c.parse::<u64>() else { return };
+                if let Some(slot) = st.conns.get_mut(&connid) {
+                    slot.open = true;
                 }
             }
             ["DROP", c] => {
@@ -620,65 +656,99 @@ enum Nego {
     Failed,
 }
 
-/// One v2 data connection. Until GO it behaves like v1 (client bytes are
-/// copied to the host with read/write and remembered; host bytes are spliced
-/// to the client); after GO and the host's end of input, the remembered
-/// client bytes past `skip` go upstream and the client is spliced to the
-/// socket the egress helper dialled.
+/// One v2 data connection. Until the host answers it behaves like v1
+/// (client bytes are copied to the host with read/write and remembered; host
+/// bytes are spliced to the client). After `OPEN` (or `GO`) and the host's
+/// end of input, upstream bytes are spliced to the client; after `GO`, the
+/// remembered client bytes past `skip` go upstream and the client is spliced
+/// to the socket the egress helper dialled.
 fn fast_connection(fast: &Arc<Fast>, connid: u64, wake: &sys::EventFd, client: TcpStream, server: UnixStream) {
     let pair = Arc::new((Sock::Tcp(client), Sock::Unix(server)));
     let back = pair.clone();
     let f = fast.clone();
-    let h2c = thread::Builder::new().stack_size(CONN_STACK).spawn(move || {
-        let (client, server) = (&back.0, &back.1);
-        let mut moved = 0u64;
-        match transfer(server, client, &mut moved) {
-            Ok(()) => match f.go_before_end(connid) {
-                Some(_) => true,
-                None => {
-                    client.shutdown(Shutdown::Write);
-                    false
-                }
-            },
-            Err(_) => {
-                server.shutdown(Shutdown::Both);
-                client.shutdown(Shutdown::Both);
-                false
-            }
-        }
-    });
+    let h2c = thread::Builder::new().stack_size(CONN_STACK).spawn(move || host_to_client(&f, connid, &back.0, &back.1));
     let Ok(h2c) = h2c else { return };
     let (client, server) = (&pair.0, &pair.1);
     let mut copy: Vec<u8> = Vec::new();
-    let nego = negotiate(fast, connid, wake, client, server, &mut copy);
-    if let Nego::Overflow = nego {
-        // v1 from here; a GO cannot be honoured any more (its bytes are gone).
-        pump(client, server);
-    }
-    let answered = h2c.join().unwrap_or(false);
-    let proceed = match nego {
-        Nego::Go | Nego::ClientEnd => answered,
-        Nego::Overflow | Nego::Failed => false,
-    };
-    if !proceed {
-        if answered {
-            client.shutdown(Shutdown::Both);
+    match negotiate(fast, connid, wake, client, server, &mut copy) {
+        Nego::Go => client_to_upstream(fast, connid, client, server, &copy, false),
+        Nego::ClientEnd => {
+            if wait_go_or_settled(fast, connid, wake) {
+                client_to_upstream(fast, connid, client, server, &copy, true);
+            }
         }
+        Nego::Overflow => {
+            // v1 from here; a GO cannot be honoured any more (its bytes are gone).
+            fast.with_slot(connid, |s| s.overflowed = true);
+            drop(copy);
+            pump(client, server);
+        }
+        Nego::Failed => {}
+    }
+    let _ = h2c.join();
+}
+
+/// Host bytes to the client until the host's end; then, if the host
+/// answered (OPEN/GO came before that end), upstream bytes to the client.
+fn host_to_client(fast: &Fast, connid: u64, client: &Sock, server: &Sock) {
+    let mut moved = 0u64;
+    if transfer(server, client, &mut moved).is_err() {
+        server.shutdown(Shutdown::Both);
+        client.shutdown(Shutdown::Both);
+        fast.with_slot(connid, |s| s.settle());
         return;
     }
-    let Some((skip, upstream)) = fast.take(connid) else {
+    match fast.answered(connid) {
+        None => {
+            // A v1 end: pass it on, and let the other direction know no GO
+            // will come.
+            client.shutdown(Shutdown::Write);
+            fast.with_slot(connid, |s| s.settle());
+        }
+        Some(Some(up)) => {
+            pump(&Sock::Tcp(up), client);
+        }
+        Some(None) => {
+            client.shutdown(Shutdown::Both);
+            server.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn client_to_upstream(fast: &Fast, connid: u64, client: &Sock, server: &Sock, copy: &[u8], client_ended: bool) {
+    // No more client bytes for the host.
+    server.shutdown(Shutdown::Write);
+    let Some((skip, up)) = fast.take(connid) else {
         client.shutdown(Shutdown::Both);
         return;
     };
-    if skip > copy.len() || (&upstream).write_all(&copy[skip..]).is_err() {
+    if skip > copy.len() || (&up).write_all(&copy[skip..]).is_err() {
         client.shutdown(Shutdown::Both);
+        let _ = up.shutdown(Shutdown::Both);
         return;
     }
-    drop(copy);
-    let Ok((client, server)) = Arc::try_unwrap(pair) else { return };
-    drop(server);
-    let _ = upstream.set_nodelay(true);
-    bridge(client, Sock::Tcp(upstream));
+    if client_ended {
+        let _ = up.shutdown(Shutdown::Write);
+        return;
+    }
+    pump(client, &Sock::Tcp(up));
+}
+
+/// After the client's end during negotiation: true once GO came, false
+/// when the host finished without one.
+fn wait_go_or_settled(fast: &Fast, connid: u64, wake: &sys::EventFd) -> bool {
+    loop {
+        match fast.with_slot(connid, |s| (s.go.is_some(), s.settled)) {
+            Some((true, _)) => return true,
+            Some((false, true)) | None => return false,
+            _ => {}
+        }
+        let mut fds = [crate::sys::PollFd { fd: wake.raw(), events: crate::sys::POLLIN, revents: 0 }];
+        if crate::sys::poll_fds(&mut fds, -1).is_err() {
+            return false;
+        }
+        wake.clear();
+    }
 }
 
 fn negotiate(fast: &Fast, connid: u64, wake: &sys::EventFd, client: &Sock, server: &Sock, copy: &mut Vec<u8>) -> Nego {
@@ -1029,6 +1099,52 @@ mod tests {
         let _ctrl = host.join().unwrap();
         assert_eq!(got.len(), down.len());
         assert!(got == down, "downstream bytes differ");
+    }
+
+    #[test]
+    fn v2_open_lets_a_server_first_greeting_through_while_the_host_peeks() {
+        let (addr, ul, ctrl, _scratch) = fast_relay("v2open", true);
+        let mut ctrl = ctrl.unwrap();
+        let origin = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let oport = origin.local_addr().unwrap().port();
+        let origin_t = thread::spawn(move || {
+            let (mut s, _) = origin.accept().unwrap();
+            s.write_all(b"SSH-2.0-x\r\n").unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"client-hello and more");
+            s.write_all(b"bye").unwrap();
+        });
+        let host = thread::spawn(move || {
+            let (mut d, _) = ul.accept().unwrap();
+            let pre = read_line(&mut d);
+            let connid = pre.rsplit(' ').next().unwrap().to_string();
+            assert_eq!(read_exact_n(&mut d, 4), b"CONN");
+            ctrl.write_all(format!("DIAL {connid} 127.0.0.1 {oport}\n").as_bytes()).unwrap();
+            assert_eq!(read_line(&mut ctrl), format!("DIALED {connid} 0"));
+            d.write_all(b"200\n").unwrap();
+            ctrl.write_all(format!("OPEN {connid}\n").as_bytes()).unwrap();
+            d.shutdown(Shutdown::Write).unwrap();
+            // The client only speaks after the server's greeting.
+            assert_eq!(read_exact_n(&mut d, 12), b"client-hello");
+            ctrl.write_all(format!("GO {connid} 4\n").as_bytes()).unwrap();
+            let mut rest = Vec::new();
+            let _ = d.read_to_end(&mut rest);
+            ctrl
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"CONN").unwrap();
+        assert_eq!(read_exact_n(&mut c, 4), b"200\n");
+        assert_eq!(read_exact_n(&mut c, 11), b"SSH-2.0-x\r\n");
+        c.write_all(b"client-hello").unwrap();
+        // Sent after GO or before: either way it must reach upstream once, in order.
+        c.write_all(b" and more").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"bye");
+        origin_t.join().unwrap();
+        let _ctrl = host.join().unwrap();
     }
 
     #[test]
