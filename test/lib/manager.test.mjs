@@ -120,7 +120,10 @@ test('wrapWithSandboxArgv spawns without a host shell; abortSignal', async () =>
 
 test('20 concurrent wrapped commands: no cross-talk', async () => {
   const rs = await Promise.all(
-    Array.from({ length: 20 }, async (_, i) => sh(await SandboxManager.wrapWithSandbox(`for j in 1 2 3 4 5; do echo c${i}-$j; done; exit ${i}`, undefined, undefined, undefined, { commandId: `id-${i}` }))),
+    // No shared writable dir (see concurrency.test.mjs for that case).
+    Array.from({ length: 20 }, async (_, i) =>
+      sh(await SandboxManager.wrapWithSandbox(`for j in 1 2 3 4 5; do echo c${i}-$j; done; exit ${i}`, undefined, { filesystem: { allowWrite: [] } }, undefined, { commandId: `id-${i}` })),
+    ),
   );
   rs.forEach((r, i) => {
     assert.equal(r.stdout, [1, 2, 3, 4, 5].map((j) => `c${i}-${j}`).join("\n") + "\n", `command ${i}: code ${r.code} stderr ${r.stderr}`);

@@ -110,10 +110,13 @@ test('timeout kills the sandbox and reports timedOut', async () => {
 });
 
 test('20 concurrent commands: no cross-talk of stdout, stderr or status', async () => {
+  // Nothing writable shared between them: concurrent placeholders for
+  // protected paths in a shared writable dir are concurrency.test.mjs's subject.
+  const ro = await Sandbox.create({}, { cwd: work.dir });
   const runs = Array.from({ length: 20 }, (_, i) =>
-    sb.run(['sh', '-c', `i=0; while [ $i -lt 200 ]; do echo "cmd${i}-$i"; i=$((i+1)); done; echo "e${i}" >&2; exit ${i}`]),
+    ro.run(['sh', '-c', `i=0; while [ $i -lt 200 ]; do echo "cmd${i}-$i"; i=$((i+1)); done; echo "e${i}" >&2; exit ${i}`]),
   );
-  const results = await Promise.all(runs);
+  const results = await Promise.all(runs).finally(() => ro.close());
   const ids = new Set();
   results.forEach((r, i) => {
     const want = Array.from({ length: 200 }, (_, j) => `cmd${i}-${j}`).join('\n') + '\n';
