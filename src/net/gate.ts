@@ -63,12 +63,11 @@ export class Gate {
     return d;
   }
 
-  /** Dials an allowed decision; a resolved-address refusal is recorded and
-   *  thrown as PolicyDenied, anything else is a dial failure. */
-  async dial(d: Decision, ctx: ConnContext): Promise<Socket> {
-    let addrs: string[];
+  /** The checked addresses for an allowed decision (resolved once); a
+   *  resolved-address refusal is recorded and thrown as PolicyDenied. */
+  async addresses(d: Decision, ctx: ConnContext): Promise<string[]> {
     try {
-      addrs = await this.o.guard.addressesFor(d.host, d.port, { policy: this.o.getPolicy(), perCommand: ctx.perCommand });
+      return await this.o.guard.addressesFor(d.host, d.port, { policy: this.o.getPolicy(), perCommand: ctx.perCommand });
     } catch (e) {
       if (e instanceof ResolvedAddressDenied) {
         this.debug(`${d.host}:${d.port} refused addresses ${e.addresses.join(', ')}`);
@@ -77,7 +76,15 @@ export class Gate {
       }
       throw e;
     }
-    const s = await dialPinned(addrs, d.port, this.o.connectTimeoutMs);
+  }
+
+  /** Dials an allowed decision from Node (the v1 data path). */
+  async dial(d: Decision, ctx: ConnContext): Promise<Socket> {
+    return this.dialAddresses(await this.addresses(d, ctx), d.port);
+  }
+
+  async dialAddresses(addrs: string[], port: number): Promise<Socket> {
+    const s = await dialPinned(addrs, port, this.o.connectTimeoutMs);
     s.setNoDelay(true);
     return s;
   }

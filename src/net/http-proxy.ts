@@ -8,6 +8,38 @@ import { Gate, PolicyDenied, splice, type ConnContext } from './gate.js';
 import { formatHost } from './host.js';
 import { validPort, type Decision } from './policy.js';
 import { checkSni } from './sni.js';
+import { dialViaRelay, handOver, type FastLink } from './fast.js';
+
+const HEAD_MAX = 16 * 1024;
+/** How long a v2 tunnel waits for the client's first bytes (the ClientHello
+ *  the SNI check needs) before it falls back to Node carrying the bytes, so
+ *  server-speaks-first protocols still work and stay checked. */
+const PEEK_IDLE_MS = 250;
+
+/** Reads one request head (through the blank line) without parsing it. */
+function readHead(socket: Socket): Promise<{ head: Buffer; rest: Buffer } | undefined> {
+  return new Promise((resolve) => {
+    let buf: Buffer = Buffer.alloc(0);
+    const done = (v: { head: Buffer; rest: Buffer } | undefined) => {
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onEnd);
+      socket.pause();
+      resolve(v);
+    };
+    const onEnd = () => done(undefined);
+    const onData = (d: Buffer) => {
+      buf = buf.length ? Buffer.concat([buf, d]) : d;
+      const i = buf.indexOf('\r\n\r\n');
+      if (i !== -1) return done({ head: buf.subarray(0, i + 4), rest: buf.subarray(i + 4) });
+      if (buf.length > HEAD_MAX) done(undefined);
+    };
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('close', onEnd);
+    socket.resume();
+  });
+}
 
 const DENY_BODY = 'Connection blocked by network allowlist';
 
@@ -103,6 +135,62 @@ export class HttpProxy {
     socket.resume();
   }
 
+  /**
+   * A relay v2 data connection. CONNECT is parsed here (the exact header
+   * length is the GO skip) and, once decided and dialled by the relay, the
+   * tunnel is handed to the relay; anything else is plain HTTP, which stays
+   * in Node so every pipelined request is decided.
+   */
+  async handleFast(socket: Socket, ctx: ConnContext, link: FastLink): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    const got = await readHead(socket);
+    if (!got) return void socket.destroy();
+    const text = got.head.toString('latin1');
+    if (!text.startsWith('CONNECT ')) {
+      socket.unshift(Buffer.concat([got.head, got.rest]));
+      return this.handle(socket, ctx);
+    }
+    const m = /^CONNECT ([^ \r\n]+) HTTP\/1\.[01]\r\n/.exec(text);
+    const auth = m ? parseAuthority(m[1]!) : undefined;
+    if (!auth) return void endThenClose(socket, rawResponse(400, 'Bad Request', 'Bad Request: CONNECT needs host:port'));
+    const d = await this.gate.decide(auth.host, auth.port, ctx);
+    if (!d.allow) return void endThenClose(socket, d.invalid ? rawResponse(400, 'Bad Request', 'Bad Request') : deniedResponse(d));
+    let addrs: string[];
+    try {
+      addrs = await this.gate.addresses(d, ctx);
+    } catch (e) {
+      if (e instanceof PolicyDenied) return void endThenClose(socket, deniedResponse(e.decision));
+      this.gate.debug(`CONNECT ${formatHost(d.host)}:${d.port}: ${(e as Error).message}`);
+      return void endThenClose(socket, rawResponse(502, 'Bad Gateway', 'Bad Gateway'));
+    }
+    const errno = await dialViaRelay(link, addrs, d.port);
+    if (errno !== undefined) {
+      this.gate.debug(`CONNECT ${formatHost(d.host)}:${d.port}: relay dial failed (errno ${errno})`);
+      return void endThenClose(socket, rawResponse(502, 'Bad Gateway', 'Bad Gateway'));
+    }
+    if (socket.destroyed) return void link.ctrl.drop(link.connid);
+    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    const first = await checkSni(socket, got.rest, PEEK_IDLE_MS);
+    if (first.idle) {
+      // Nothing from the client yet: carry this tunnel in Node, where the
+      // SNI check can wait as long as it takes.
+      link.ctrl.drop(link.connid);
+      let up: Socket;
+      try {
+        up = await this.gate.dialAddresses(addrs, d.port);
+      } catch {
+        return void socket.destroy();
+      }
+      return this.tunnel(socket, up, Buffer.alloc(0), d, ctx);
+    }
+    if (first.sni !== undefined && first.sni !== d.host) {
+      this.gate.record(first.sni || '(invalid name)', d.port, `TLS server name does not match CONNECT ${formatHost(d.host)}`, ctx);
+      link.ctrl.drop(link.connid);
+      return void socket.destroy();
+    }
+    await handOver(link, socket, got.head.length);
+  }
+
   private async onConnect(req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> {
     socket.on('error', () => socket.destroy());
     const ctx = this.ctxs.get(socket);
@@ -124,6 +212,11 @@ export class HttpProxy {
     }
     if (socket.destroyed) return void up.destroy();
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+    return this.tunnel(socket, up, head, d, ctx);
+  }
+
+  /** Node carries the tunnel (v1), with the SNI check on the first bytes. */
+  private async tunnel(socket: Socket, up: Socket, head: Buffer, d: Decision, ctx: ConnContext): Promise<void> {
     // Server-first protocols must not wait for the peek below.
     splice(socket, up, { holdAtoB: true });
     // The ClientHello names the host TLS is for; a different name than the

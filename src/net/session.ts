@@ -22,6 +22,7 @@ import {
   type PerCommandLists,
 } from './policy.js';
 import { AddressGuard, type Resolver } from './resolve.js';
+import { dialViaRelay, handOver, RelayControl, type FastLink } from './fast.js';
 import { SandboxViolationStore, type SandboxViolationEvent } from './violations.js';
 
 export interface NetworkSessionOptions {
@@ -39,6 +40,8 @@ export interface NetworkSessionOptions {
   /** Path of cordon-launcher inside the sandbox, for GIT_SSH_COMMAND. */
   launcherPathInSandbox?: string;
   connectTimeoutMs?: number;
+  /** Refuse relay protocol v2 (every byte then passes through Node). */
+  disableFastPath?: boolean;
   /** Test seams: a fake DNS table, and letting names resolve to loopback so
    *  fake-DNS origins can live on 127.0.0.1. Never set by the CLI/library. */
   resolver?: Resolver;
@@ -69,14 +72,30 @@ export interface NetworkSession {
 }
 
 const PREAMBLE = /^CORDON1 ([A-Za-z0-9_-]{1,128}|-) ([0-9]{1,5})$/;
+const PREAMBLE2 = /^CORDON2 ([A-Za-z0-9_-]{1,128}|-) (ctrl|[0-9]{1,5}) ([0-9a-f]{1,64})(?: ([0-9]{1,20}))?$/;
+
+type Preamble =
+  | { kind: 'v1'; token: string; port: number }
+  | { kind: 'ctrl'; token: string; relay: string }
+  | { kind: 'v2'; token: string; port: number; relay: string; connid: string };
+
+function parsePreamble(line: string): Preamble | undefined {
+  const m1 = PREAMBLE.exec(line);
+  if (m1) return validPort(Number(m1[2])) ? { kind: 'v1', token: m1[1]!, port: Number(m1[2]) } : undefined;
+  const m2 = PREAMBLE2.exec(line);
+  if (!m2) return undefined;
+  if (m2[2] === 'ctrl') return m2[4] === undefined ? { kind: 'ctrl', token: m2[1]!, relay: m2[3]! } : undefined;
+  if (m2[4] === undefined || !validPort(Number(m2[2]))) return undefined;
+  return { kind: 'v2', token: m2[1]!, port: Number(m2[2]), relay: m2[3]!, connid: m2[4] };
+}
 const PREAMBLE_MAX = 200;
 const PREAMBLE_TIMEOUT_MS = 10_000;
 
 /** Reads the relay preamble; leftover bytes are put back on the socket. */
-function readPreamble(s: Socket): Promise<{ token: string; port: number } | undefined> {
+function readPreamble(s: Socket): Promise<Preamble | undefined> {
   return new Promise((resolve) => {
     let buf: Buffer = Buffer.alloc(0);
-    const done = (v: { token: string; port: number } | undefined) => {
+    const done = (v: Preamble | undefined) => {
       clearTimeout(timer);
       s.removeListener('data', onData);
       s.removeListener('end', onEnd);
@@ -91,13 +110,13 @@ function readPreamble(s: Socket): Promise<{ token: string; port: number } | unde
         if (buf.length > PREAMBLE_MAX) done(undefined);
         return;
       }
-      const m = PREAMBLE.exec(buf.subarray(0, nl).toString('latin1'));
+      const p = parsePreamble(buf.subarray(0, nl).toString('latin1'));
       const rest = buf.subarray(nl + 1);
-      if (!m || !validPort(Number(m[2]))) return done(undefined);
+      if (!p) return done(undefined);
       s.removeListener('data', onData);
       s.pause();
       if (rest.length) s.unshift(rest);
-      done({ token: m[1]!, port: Number(m[2]) });
+      done(p);
     };
     const timer = setTimeout(() => done(undefined), PREAMBLE_TIMEOUT_MS);
     timer.unref();
@@ -177,10 +196,18 @@ export async function startNetwork(opts: NetworkSessionOptions): Promise<Network
   chmodSync(dir, 0o700);
   const relaySocket = join(dir, 'relay.sock');
 
-  const forwardLoopback = (s: Socket, port: number, ctx: ConnContext) => {
+  const controls = new Map<string, RelayControl>();
+
+  const forwardLoopback = async (s: Socket, port: number, ctx: ConnContext, link?: FastLink) => {
     if (!allowsHostLoopbackPort(port, { policy, perCommand: ctx.perCommand })) {
       gate.record('127.0.0.1', port, 'host loopback port is not on the allow list', ctx);
       return void s.destroy();
+    }
+    if (link) {
+      const errno = await dialViaRelay(link, ['127.0.0.1'], port);
+      if (errno !== undefined) return void s.destroy();
+      gate.debug(`forward host 127.0.0.1:${port} via relay [command ${ctx.commandId}]`);
+      return handOver(link, s, 0);
     }
     const up = connect({ host: '127.0.0.1', port, allowHalfOpen: true, noDelay: true });
     up.once('connect', () => {
@@ -208,9 +235,26 @@ export async function startNetwork(opts: NetworkSessionOptions): Promise<Network
         gate.debug('relay connection with an unknown token: closed');
         return void s.destroy();
       }
-      if (p.port === httpPort) httpProxy.handle(s, ctx);
-      else if (p.port === socksPort) socksProxy.handle(s, ctx);
-      else forwardLoopback(s, p.port, ctx);
+      if (p.kind === 'ctrl') {
+        // Closing it makes the relay fall back to v1 for every connection.
+        if (opts.disableFastPath) return void s.destroy();
+        const key = `${p.token} ${p.relay}`;
+        controls.get(key)?.['socket']?.destroy();
+        const ctrl = new RelayControl(key, s, () => {
+          if (controls.get(key) === ctrl) controls.delete(key);
+        });
+        controls.set(key, ctrl);
+        return;
+      }
+      // A data connection whose relay has no live control connection (or
+      // names another token's relay) is simply served as v1.
+      const c = p.kind === 'v2' ? controls.get(`${p.token} ${p.relay}`) : undefined;
+      const link: FastLink | undefined = c?.up && p.kind === 'v2' ? { ctrl: c, connid: p.connid } : undefined;
+      if (p.port === httpPort) {
+        if (link) void httpProxy.handleFast(s, ctx, link);
+        else httpProxy.handle(s, ctx);
+      } else if (p.port === socksPort) socksProxy.handle(s, ctx, link);
+      else void forwardLoopback(s, p.port, ctx, link);
     });
   });
   try {

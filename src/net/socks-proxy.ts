@@ -4,6 +4,7 @@
 // UDP ASSOCIATE -> 0x07; SOCKS4 and anything else -> closed.
 import type { Socket } from 'node:net';
 import { Gate, PolicyDenied, splice, type ConnContext } from './gate.js';
+import { dialViaRelay, handOver, ECONNREFUSED, type FastLink } from './fast.js';
 
 export const REP = {
   ok: 0x00,
@@ -30,6 +31,8 @@ class Reader {
   private want = 0;
   private wake: (() => void) | undefined;
   private closed = false;
+  /** Bytes handed out by read(): the protocol part of the stream. */
+  consumed = 0;
   constructor(private readonly s: Socket) {
     s.on('data', this.onData);
     s.on('end', this.onEnd);
@@ -54,6 +57,7 @@ class Reader {
     }
     const out = this.buf.subarray(0, n);
     this.buf = this.buf.subarray(n);
+    this.consumed += n;
     return out;
   }
   /** Stops reading; returns bytes already received beyond the handshake. */
@@ -69,15 +73,17 @@ class Reader {
 export class SocksProxy {
   constructor(private readonly gate: Gate) {}
 
-  handle(socket: Socket, ctx: ConnContext): void {
+  /** `link`: a relay v2 data connection; the relay then dials and carries
+   *  the bytes. */
+  handle(socket: Socket, ctx: ConnContext, link?: FastLink): void {
     socket.on('error', () => socket.destroy());
-    this.run(socket, ctx).catch((e: Error) => {
+    this.run(socket, ctx, link).catch((e: Error) => {
       this.gate.debug(`socks: ${e.message}`);
       socket.destroy();
     });
   }
 
-  private async run(socket: Socket, ctx: ConnContext): Promise<void> {
+  private async run(socket: Socket, ctx: ConnContext, link?: FastLink): Promise<void> {
     const r = new Reader(socket);
     const [ver, nMethods] = await r.read(2);
     if (ver !== 5) {
@@ -122,11 +128,29 @@ export class SocksProxy {
     }
     const d = await this.gate.decide(host, port, ctx);
     if (!d.allow) return void endThenClose(socket, socksReply(REP.notAllowed));
-    let up: Socket;
+    let addrs: string[];
     try {
-      up = await this.gate.dial(d, ctx);
+      addrs = await this.gate.addresses(d, ctx);
     } catch (e) {
       if (e instanceof PolicyDenied) return void endThenClose(socket, socksReply(REP.notAllowed));
+      this.gate.debug(`socks: ${host}:${port}: ${(e as Error).message}`);
+      return void endThenClose(socket, socksReply(REP.hostUnreachable));
+    }
+    if (link) {
+      const errno = await dialViaRelay(link, addrs, port);
+      if (errno !== undefined) {
+        this.gate.debug(`socks: ${host}:${port}: relay dial failed (errno ${errno})`);
+        return void endThenClose(socket, socksReply(errno === ECONNREFUSED ? REP.refused : REP.hostUnreachable));
+      }
+      r.detach();
+      if (socket.destroyed) return void link.ctrl.drop(link.connid);
+      socket.write(socksReply(REP.ok));
+      return handOver(link, socket, r.consumed);
+    }
+    let up: Socket;
+    try {
+      up = await this.gate.dialAddresses(addrs, port);
+    } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       this.gate.debug(`socks: ${host}:${port}: ${(e as Error).message}`);
       return void endThenClose(socket, socksReply(code === 'ECONNREFUSED' ? REP.refused : REP.hostUnreachable));
