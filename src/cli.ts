@@ -320,6 +320,11 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `cordon explain | head`: a reader that went away is not an error of ours.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+});
+
 main(process.argv.slice(2)).then(
   (status) => {
     // Let stdout drain before exiting with the command's status.
