@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, mkdirSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { have } from '../../helpers.mjs';
+import { spawnSync } from 'node:child_process';
+import { have, cordon } from '../../helpers.mjs';
 import { entry, project, ran } from './harness.mjs';
 import { makeRepo } from '../fs-util.mjs';
 
@@ -33,11 +34,53 @@ entry('H1', 'Plant files the host will later execute', (ctx) => {
     assert.equal(readFileSync(join(p.W, '.git', 'config'), 'utf8'), 'orig\n');
     assert.ok(!existsSync(join(p.W, '.vscode')) && !existsSync(join(p.home, '.bashrc')) && !existsSync(join(p.W, '.bashrc')));
     assert.ok(!existsSync(join(p.W, '.git', 'hooks', 'pre-commit')));
-    ctx.residual('.git/config, hooks, agent and shell rc files protected; .envrc/Makefile writable by design');
+    const git = haveGit ? gitRelocation(p) : 'git not installed';
+    ctx.residual(`.git/config, hooks, agent and shell rc files protected; .envrc/Makefile writable by design; ${git}`);
   } finally {
     p.cleanup();
   }
 });
+
+/** git reads config (core.fsmonitor runs a command) from places other than
+ *  .git/config: a `commondir` file in the git dir, and every populated
+ *  submodule named by a gitlink in the index. Both live in the writable
+ *  part of .git or of W. With .git write-denied (the catalog's safe outcome,
+ *  `--deny-write .git`) neither can be planted and the host's `git status`
+ *  runs nothing; with the default policy (srt's: only config and hooks) the
+ *  result is reported, as docs/threat-model.md describes. */
+function gitRelocation(p) {
+  const plant = (marker) => [
+    'export GIT_AUTHOR_NAME=a GIT_AUTHOR_EMAIL=a@b GIT_COMMITTER_NAME=a GIT_COMMITTER_EMAIL=a@b',
+    `mkdir -p evil && cp -r .git/objects .git/refs .git/HEAD evil/ 2>/dev/null; printf '[core]\n\trepositoryformatversion = 0\n\tfsmonitor = "touch ${marker}-commondir; false"\n' > evil/config`,
+    'echo ../evil > .git/commondir 2>/dev/null && echo PLANTED-commondir',
+    `mkdir -p sub && (cd sub && git init -q . && git commit -q --allow-empty -m x && git config core.fsmonitor "touch ${marker}-submodule; false") && git update-index --add --cacheinfo 160000,$(git -C sub rev-parse HEAD),sub 2>/dev/null && echo PLANTED-gitlink`,
+    'echo CORDON-RAN',
+  ].join('; ');
+  const hostGit = (W) => spawnSync('git', ['status'], { cwd: W, env: { PATH: '/usr/bin:/bin', HOME: p.home, GIT_CONFIG_NOSYSTEM: '1' }, stdio: 'ignore' });
+  const fresh = (name) => {
+    const W = join(p.root, name);
+    mkdirSync(W);
+    const g = spawnSync('/bin/sh', ['-c', 'git init -q . && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m init'], { cwd: W, env: { PATH: '/usr/bin:/bin', HOME: p.home } });
+    assert.equal(g.status, 0, String(g.stderr));
+    return W;
+  };
+  // The safe outcome, with the policy the entry names.
+  const W1 = fresh('w-denied');
+  const m1 = join(p.root, 'PWNED-denied');
+  const r1 = cordon(['--deny-write', '.git', '--', '/bin/sh', '-c', plant(m1)], { cwd: W1, env: p.env });
+  ran(assert, r1);
+  assert.doesNotMatch(r1.stdout, /PLANTED/);
+  hostGit(W1);
+  assert.ok(!existsSync(`${m1}-commondir`) && !existsSync(`${m1}-submodule`), 'the host git ran planted code');
+  // The default policy.
+  const W2 = fresh('w-default');
+  const m2 = join(p.root, 'PWNED-default');
+  const r2 = cordon(['--', '/bin/sh', '-c', plant(m2)], { cwd: W2, env: p.env });
+  ran(assert, r2);
+  hostGit(W2);
+  const ran2 = ['commondir', 'submodule'].filter((k) => existsSync(`${m2}-${k}`));
+  return ran2.length ? `default policy: host git ran code planted via ${ran2.join(' and ')} (--deny-write .git stops it)` : 'git relocation blocked';
+}
 
 entry('H2', "Hijack the launcher's helper lookup", () => {
   const p = project();
