@@ -32,75 +32,46 @@ export interface NetworkStartOptions {
   publish?: number[];
 }
 
-interface SessionModule {
-  startNetwork(opts: {
-    network: NetworkConfig;
-    ask?: AskCallback;
-    onViolation?: (v: SandboxViolationEvent) => void;
-    debug?: boolean | ((line: string) => void);
-    violations?: SandboxViolationStore;
-  }): Promise<RawSession> | RawSession;
-}
-
-interface RawSession {
-  relaySocket: string;
-  dir?: string;
-  registerCommand(commandId: string, perCommand?: PerCommandLists, meta?: { command?: string }): string;
-  unregisterCommand(token: string): void;
-  setCommandLists?(token: string, perCommand: PerCommandLists | undefined): void;
-  updateCommand?(token: string, perCommand: PerCommandLists | undefined): void;
-  updateConfig(network: NetworkConfig): void;
-  publish?(port: number): string | { socketPath: string } | Promise<string | { socketPath: string }>;
-  close(): Promise<void> | void;
-}
-
-// A variable specifier keeps this module compiling before the network layer lands.
-const SESSION_MODULE = '../net/session.js';
-
 export async function ensureNetwork(o: NetworkStartOptions): Promise<NetworkSessionLike> {
-  let mod: SessionModule;
+  let mod: typeof import('../net/session.js');
   try {
-    mod = (await import(SESSION_MODULE)) as SessionModule;
+    mod = await import('../net/session.js');
   } catch (e) {
     throw new UnsupportedError(`the network layer is not available in this build (${(e as Error).message})`, { cause: e });
   }
   const raw = await mod.startNetwork({
     network: o.network,
-    ask: o.ask,
+    ...(o.ask ? { ask: o.ask } : {}),
     onViolation: o.onViolation,
     debug: o.debug ?? false,
     violations: o.violations,
   });
   const published = new Map<number, string>();
-  const session: NetworkSessionLike = {
+  try {
+    for (const port of o.publish ?? []) published.set(port, (await raw.publish(port)).socketPath);
+  } catch (e) {
+    await raw.close();
+    throw e;
+  }
+  return {
     relaySocket: raw.relaySocket,
-    ...(raw.dir !== undefined ? { dir: raw.dir } : {}),
+    dir: raw.dir,
     registerCommand: (id, lists, meta) => raw.registerCommand(id, lists, meta),
     unregisterCommand: (t) => raw.unregisterCommand(t),
+    setCommandLists: (t, l) => raw.setCommandLists(t, l),
     updateConfig: (n) => raw.updateConfig(n),
-    close: async () => {
-      await raw.close();
-    },
+    ...(published.size
+      ? {
+          publishSockets: (ports: number[]) => {
+            const m = new Map<number, string>();
+            for (const p of ports) {
+              const s = published.get(p);
+              if (s) m.set(p, s);
+            }
+            return m;
+          },
+        }
+      : {}),
+    close: () => raw.close(),
   };
-  const setLists = raw.setCommandLists ?? raw.updateCommand;
-  if (setLists) session.setCommandLists = (t, l) => setLists.call(raw, t, l);
-  for (const port of o.publish ?? []) {
-    if (!raw.publish) {
-      await raw.close();
-      throw new UnsupportedError('publishing ports is not supported by this network layer');
-    }
-    const r = await raw.publish(port);
-    published.set(port, typeof r === 'string' ? r : r.socketPath);
-  }
-  if (published.size) {
-    session.publishSockets = (ports) => {
-      const m = new Map<number, string>();
-      for (const p of ports) {
-        const s = published.get(p);
-        if (s) m.set(p, s);
-      }
-      return m;
-    };
-  }
-  return session;
 }

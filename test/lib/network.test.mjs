@@ -143,6 +143,36 @@ test('ignoreViolations (srt): matching denials are still denied but not reported
   }
 });
 
+test('Sandbox publish: a server inside is reachable at host 127.0.0.1:PORT', async () => {
+  const free = await listen('probe');
+  const port = free.address().port;
+  await new Promise((r) => free.close(r));
+  const sb = await Sandbox.create({}, { cwd: work.dir, publish: [port] });
+  try {
+    const server = `require('http').createServer((q, s) => s.end('inside' + q.url)).listen(${port}, '127.0.0.1', () => console.log('ready'))`;
+    const child = await sb.spawnAsync([process.execPath, '-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    await new Promise((resolve, reject) => {
+      child.stdout.on('data', () => out.includes('ready') && resolve());
+      child.once('exit', () => reject(new Error('server exited')));
+    });
+    const { get } = await import('node:http');
+    const body = await new Promise((resolve, reject) => {
+      get({ host: '127.0.0.1', port, path: '/pub', agent: false }, (res) => {
+        let d = '';
+        res.on('data', (c) => (d += c));
+        res.on('end', () => resolve(d));
+      }).on('error', reject);
+    });
+    assert.equal(body, 'inside/pub');
+    child.kill('SIGTERM');
+    await child.result;
+  } finally {
+    await sb.close();
+  }
+});
+
 test('Sandbox: close() stops the proxies and removes their socket directory', async () => {
   const sb = await Sandbox.create({ network: { allowedDomains: [`127.0.0.1:${P}`] } }, { cwd: work.dir });
   const sock = sb.networkSession().relaySocket;
