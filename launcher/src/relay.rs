@@ -564,7 +564,11 @@ impl Fast {
             ["DROP", c] => {
                 let Ok(connid) = c.parse::<u64>() else { return };
                 if let Some(slot) = st.conns.get_mut(&connid) {
-                    slot.upstream = None;
+                    // Shut down, not just closed: a descriptor of it may be
+                    // in use already (upstream -> client after OPEN).
+                    if let Some(u) = slot.upstream.take() {
+                        let _ = u.shutdown(Shutdown::Both);
+                    }
                     if let Some(d) = slot.dial.take() {
                         st.dials.remove(&d);
                     }
