@@ -300,3 +300,133 @@ test('proxyEnv: srt variables pointing at the in-sandbox relays', () => {
   assert.match(env.GIT_SSH_COMMAND, /ProxyCommand='\/run\/cordon\/cordon-launcher connect %h %p/);
   assert.ok(!JSON.stringify(env).includes(token), 'the token never enters the sandbox');
 });
+
+/** Plays the launcher relay's v2 side: a control connection and data
+ *  connections naming it. Lines the host sends on the control connection
+ *  are collected. */
+async function fakeRelayV2(relaySocket, tok, relay = 'a1b2c3d4') {
+  const ctrl = net.connect(relaySocket);
+  await new Promise((r) => ctrl.once('connect', r));
+  ctrl.setEncoding('latin1');
+  const lines = [];
+  let buf = '';
+  const waiters = [];
+  ctrl.on('data', (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) !== -1) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+      for (const w of [...waiters]) w();
+    }
+  });
+  const closed = new Promise((r) => ctrl.on('close', r));
+  ctrl.write(`CORDON2 ${tok} ctrl ${relay}\n`);
+  const nextLine = (re) => new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`no ${re} line; got ${JSON.stringify(lines)}`)), 3000);
+    const check = () => {
+      const i = lines.findIndex((l) => re.test(l));
+      if (i === -1) return;
+      clearTimeout(t);
+      waiters.splice(waiters.indexOf(check), 1);
+      resolve(lines.splice(i, 1)[0]);
+    };
+    waiters.push(check);
+    check();
+  });
+  let connid = 0;
+  const data = async (port) => {
+    const id = ++connid;
+    const s = net.connect({ path: relaySocket, allowHalfOpen: true });
+    await new Promise((r) => s.once('connect', r));
+    s.write(`CORDON2 ${tok} ${port} ${relay} ${id}\n`);
+    let got = Buffer.alloc(0);
+    const ended = new Promise((r) => { s.on('end', r); s.on('close', r); });
+    s.on('data', (d) => (got = Buffer.concat([got, d])));
+    return { id, s, ended, got: () => got };
+  };
+  return { ctrl, lines, nextLine, data, closed, send: (l) => ctrl.write(l + '\n') };
+}
+
+test('relay v2: the host decides and pins, the relay dials and carries the bytes (GO with the exact skip)', async () => {
+  const r = await fakeRelayV2(session.relaySocket, token);
+  assert.equal(await r.nextLine(/^OK$/), 'OK');
+  // CONNECT: DIAL names the checked address, 200 after DIALED 0, GO skips the header.
+  const head = `CONNECT allowed.test:${echo.port} HTTP/1.1\r\nHost: allowed.test:${echo.port}\r\nUser-Agent: x\r\n\r\n`;
+  const d = await r.data(3128);
+  d.s.write(head);
+  assert.equal(await r.nextLine(/^DIAL /), `DIAL ${d.id} 127.0.0.1 ${echo.port}`);
+  r.send(`DIALED ${d.id} 0`);
+  const hello = Buffer.from([0x16, 3, 1, 0, 4, 1, 0, 0, 0]); // a TLS record without server_name
+  await new Promise((res) => setTimeout(res, 20));
+  d.s.write(hello);
+  assert.equal(await r.nextLine(/^GO /), `GO ${d.id} ${Buffer.byteLength(head)}`);
+  await d.ended;
+  assert.match(d.got().toString(), /^HTTP\/1.1 200 /);
+
+  // Denied and rebinding: answered by the host, no DIAL.
+  const n = r.lines.length;
+  const d2 = await r.data(3128);
+  d2.s.write(connectReq('evil.test:443'));
+  await d2.ended;
+  assert.match(d2.got().toString(), /^HTTP\/1.1 403 /);
+  // SNI mismatch: DROP and closed, no GO.
+  const d3 = await r.data(3128);
+  d3.s.write(connectReq(`allowed.test:${echo.port}`));
+  assert.equal(await r.nextLine(/^DIAL /), `DIAL ${d3.id} 127.0.0.1 ${echo.port}`);
+  r.send(`DIALED ${d3.id} 0`);
+  await new Promise((res) => setTimeout(res, 20));
+  tls.connect({ socket: d3.s, servername: 'evil.test', rejectUnauthorized: false }).on('error', () => {});
+  assert.equal(await r.nextLine(/^DROP /), `DROP ${d3.id}`);
+  await d3.ended;
+  assert.match(session.violations.getViolations(1)[0].reason, /TLS server name/);
+  // Dial failure -> 502.
+  const d4 = await r.data(3128);
+  d4.s.write(connectReq(`allowed.test:${echo.port}`));
+  await r.nextLine(new RegExp(`^DIAL ${d4.id} `));
+  r.send(`DIALED ${d4.id} 111`);
+  await d4.ended;
+  assert.match(d4.got().toString(), /^HTTP\/1.1 502 /);
+  // SOCKS5: GO skips greeting + request; payload sent early stays for upstream.
+  const d5 = await r.data(1080);
+  const req = Buffer.concat([socksGreeting(), socksConnect('allowed.test', echo.port)]);
+  d5.s.write(Buffer.concat([req, Buffer.from('early')]));
+  assert.equal(await r.nextLine(/^DIAL /), `DIAL ${d5.id} 127.0.0.1 ${echo.port}`);
+  r.send(`DIALED ${d5.id} 0`);
+  assert.equal(await r.nextLine(/^GO /), `GO ${d5.id} ${req.length}`);
+  await d5.ended;
+  assert.equal(d5.got()[3], 0x00);
+  // Host loopback port: DIAL 127.0.0.1 and GO 0; another port is refused.
+  const d6 = await r.data(echo.port);
+  assert.equal(await r.nextLine(/^DIAL /), `DIAL ${d6.id} 127.0.0.1 ${echo.port}`);
+  r.send(`DIALED ${d6.id} 0`);
+  assert.equal(await r.nextLine(/^GO /), `GO ${d6.id} 0`);
+  const d7 = await r.data(origin.port);
+  await d7.ended;
+  // Plain HTTP stays in Node even on a v2 data connection.
+  const d8 = await r.data(3128);
+  d8.s.write(`GET http://allowed.test:${origin.port}/v2 HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n`);
+  await d8.ended;
+  assert.match(d8.got().toString(), /"url":"\/v2"/);
+  assert.ok(!r.lines.slice(n).some((l) => /^(DIAL|GO) (2|7|8) /.test(l)), JSON.stringify(r.lines));
+  r.ctrl.destroy();
+});
+
+test('relay v2: control connections need a known token; disableFastPath refuses them', async () => {
+  const bad = net.connect(session.relaySocket);
+  const out = await new Promise((res) => { let b = ''; bad.on('data', (d) => (b += d)); bad.on('close', () => res(b)); bad.write('CORDON2 nope ctrl ab12\n'); });
+  assert.equal(out, '');
+  const s2 = await startNetwork({ network: { allowedDomains: ['allowed.test'], deniedDomains: [] }, resolver: dns.resolver, allowLoopbackResolution: true, disableFastPath: true });
+  try {
+    const t = s2.registerCommand('nofast');
+    const c = net.connect(s2.relaySocket);
+    const got = await new Promise((res) => { let b = ''; c.on('data', (d) => (b += d)); c.on('close', () => res(b)); c.write(`CORDON2 ${t} ctrl ab12\n`); });
+    assert.equal(got, '');
+    // A v2 data connection naming a relay without a control connection is served by Node.
+    const d = net.connect({ path: s2.relaySocket, allowHalfOpen: true });
+    const res = await new Promise((res) => { let b = ''; d.on('data', (x) => (b += x)); d.on('end', () => { res(b); d.destroy(); }); d.write(`CORDON2 ${t} 3128 ab12 1\n` + connectReq(`allowed.test:${echo.port}`)); setTimeout(() => d.end('v1 data'), 50); });
+    assert.match(res, /^HTTP\/1.1 200 [\s\S]*V1 DATA$/);
+  } finally {
+    await s2.close();
+  }
+});
