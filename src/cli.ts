@@ -180,7 +180,7 @@ async function loadConfig(p: Parsed) {
   if (p.settings === undefined && !settingsCandidates(process.env, home).some((c) => present(c.path))) {
     // No file to validate: skip loading the schema (zod costs tens of ms of
     // start-up). Flag values are checked with the same pattern parser.
-    const { patternError } = await import('./net/patterns.js');
+    const { patternError } = p.allowNet.length || p.denyNet.length ? await import('./net/patterns.js') : { patternError: () => undefined };
     for (const [list, key, kind] of [
       [p.allowNet, 'allowedDomains', 'allowed'],
       [p.denyNet, 'deniedDomains', 'denied'],
