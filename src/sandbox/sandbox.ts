@@ -265,7 +265,9 @@ export class Sandbox {
   private readonly launcher: string;
   private network: NetworkSessionLike | undefined;
   private networkStarting: Promise<NetworkSessionLike> | undefined;
-  private readonly perCommand = new Map<string, SandboxViolationEvent[]>();
+  /** Violations of running commands, by id (a caller may reuse an id for
+   *  commands that run at the same time: each gets every event of the id). */
+  private readonly perCommand = new Map<string, Set<SandboxViolationEvent[]>>();
   private readonly live = new Set<Live>();
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -347,7 +349,7 @@ export class Sandbox {
 
   private routeViolation(v: SandboxViolationEvent): void {
     if (ignoredViolation(v, this.config.ignoreViolations)) return;
-    if (v.commandId !== undefined) this.perCommand.get(v.commandId)?.push(v);
+    if (v.commandId !== undefined) for (const list of this.perCommand.get(v.commandId) ?? []) list.push(v);
     try {
       this.opts.onViolation?.(v);
     } catch {
@@ -415,14 +417,20 @@ export class Sandbox {
     }
     this.debug?.(`run ${commandId}: ${JSON.stringify(plan.argv)} in ${plan.cwd} (network ${plan.network.mode})`);
     const mine: SandboxViolationEvent[] = [];
-    this.perCommand.set(commandId, mine);
+    let lists = this.perCommand.get(commandId);
+    if (!lists) this.perCommand.set(commandId, (lists = new Set()));
+    lists.add(mine);
+    const forget = () => {
+      lists!.delete(mine);
+      if (lists!.size === 0 && this.perCommand.get(commandId) === lists) this.perCommand.delete(commandId);
+    };
 
     let launched: ReturnType<typeof startLauncher>;
     try {
       launched = startLauncher(launcherArgs(plan, rt), stdio, this.launcher);
     } catch (e) {
       if (token !== undefined) net?.unregisterCommand(token);
-      this.perCommand.delete(commandId);
+      forget();
       throw e;
     }
     const { child } = launched;
@@ -450,7 +458,7 @@ export class Sandbox {
         opts.signal?.removeEventListener('abort', onAbort);
         this.live.delete(entry);
         if (token !== undefined) net?.unregisterCommand(token);
-        this.perCommand.delete(commandId);
+        forget();
         const r = commandResult(code, signal, info, mine, commandId, timedOut);
         if (aborted) throw Object.assign(new AbortError(opts.signal?.reason), { result: r });
         return r;
@@ -460,7 +468,7 @@ export class Sandbox {
         opts.signal?.removeEventListener('abort', onAbort);
         this.live.delete(entry);
         if (token !== undefined) net?.unregisterCommand(token);
-        this.perCommand.delete(commandId);
+        forget();
         throw err;
       },
     );
