@@ -61,10 +61,11 @@ export function hostSocketPaths(uid: number, env: Record<string, string | undefi
   if (xdg && xdg.startsWith('/') && xdg !== '/') out.push(xdg);
   const agent = env.SSH_AUTH_SOCK;
   if (agent && agent.startsWith('/')) {
-    const dir = agent.slice(0, agent.lastIndexOf('/')) || '/';
-    // The socket's own directory when it is private to the agent; the socket
-    // alone when it sits in a shared directory.
-    out.push(/^\/(tmp|run|var\/run)?$/.test(dir) ? agent : dir);
+    // The socket, and its directory only when that is the agent's own
+    // (`/tmp/ssh-XXXX/agent.N`): a socket in $HOME must not hide all of $HOME.
+    out.push(agent);
+    const dir = agent.slice(0, agent.lastIndexOf('/'));
+    if (/\/ssh-[^/]+$/.test(dir)) out.push(dir);
   }
   return out;
 }

@@ -230,9 +230,12 @@ test('credential stores are masked by default and re-opened by allowRead', () =>
 });
 
 test('host sockets masked (U1): /run/user/<uid>, docker.sock, SSH agent dir', () => {
-  const entries = ['/run/user/1000/bus', '/run/docker.sock', '/var/run -> /run', '/home/u/.agent/sock', '/w/'];
-  const m = ops(plan({}, entries, { env: { SSH_AUTH_SOCK: '/home/u/.agent/sock' } }));
-  for (const s of ['mask /run/user/1000', 'mask /run/docker.sock', 'mask /home/u/.agent']) assert.ok(m.includes(s), s);
+  const entries = ['/run/user/1000/bus', '/run/docker.sock', '/var/run -> /run', '/home/u/agent.sock', '/srv/ssh-abc/agent.1', '/w/'];
+  const m = ops(plan({}, entries, { env: { SSH_AUTH_SOCK: '/home/u/agent.sock' } }));
+  for (const s of ['mask /run/user/1000', 'mask /run/docker.sock', 'mask /home/u/agent.sock']) assert.ok(m.includes(s), s);
+  assert.ok(!m.includes('mask /home/u'), 'a socket in $HOME does not hide $HOME');
+  const n = ops(plan({}, entries, { env: { SSH_AUTH_SOCK: '/srv/ssh-abc/agent.1' } }));
+  assert.ok(n.includes('mask /srv/ssh-abc'));
 });
 
 test('defaultDenyRead: no host root, system dirs + writable + allowRead bound, merged-/usr symlinks recreated', () => {
