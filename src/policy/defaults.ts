@@ -58,7 +58,8 @@ export function hostSocketPaths(uid: number, env: Record<string, string | undefi
     '/var/lib/lxd/unix.socket',
   ];
   const xdg = env.XDG_RUNTIME_DIR;
-  if (xdg && xdg.startsWith('/') && xdg !== '/') out.push(xdg);
+  // Only where runtime dirs live: a misset XDG_RUNTIME_DIR=$HOME must not hide $HOME.
+  if (xdg && /^\/(run|var\/run|tmp)\/./.test(xdg)) out.push(xdg);
   const agent = env.SSH_AUTH_SOCK;
   if (agent && agent.startsWith('/')) {
     // The socket, and its directory only when that is the agent's own
