@@ -125,6 +125,11 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
           continue;
         }
         if (r.path === '/' && kind === 'allowWrite') {
+          // `.` run from / (or a link to /) would quietly make the host writable.
+          if (entry !== '/') {
+            notes.push(`${origin} ${entry}: resolves to /; not made writable (write "/" to mean it)`);
+            continue;
+          }
           notes.push(`${origin} ${entry}: the whole filesystem writable`);
         }
         if (!r.exists) {

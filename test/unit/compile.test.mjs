@@ -382,3 +382,11 @@ test('missing credential stores in a writable home cannot be created', () => {
   const r = ops(plan({}, ['/home/u/.config/', '/w/']));
   assert.ok(!r.some((x) => x.startsWith('mask /home/u/.ssh')));
 });
+
+test('"." run from / does not make the host writable; an explicit "/" does', () => {
+  const p = plan({ filesystem: { allowWrite: ['.'] } }, ['/etc/x'], { cwd: '/' });
+  assert.equal(ops(p)[0], 'ro-bind /');
+  assert.ok(p.notes.some((n) => n.includes('resolves to /')));
+  const q = plan({ filesystem: { allowWrite: ['/'] } }, ['/etc/x']);
+  assert.equal(ops(q)[0], 'bind /');
+});
