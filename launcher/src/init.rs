@@ -33,6 +33,11 @@ pub fn main(ctx: Pid1Ctx) -> ! {
     if sys::poll_fds(&mut pf, 0).is_ok() && pf[0].revents & sys::POLLHUP != 0 {
         sys::exit_now(125);
     }
+    // Everything in the sandbox can read /proc/1/cmdline: it must not show
+    // the launcher's flags (--relay-token is a secret).
+    if let Err(e) = sys::wipe_cmdline() {
+        die("hide arguments", &sys::errno_text(&e));
+    }
     // Terminal signals are for the launcher (it forwards them); not twice.
     let _ = sys::own_process_group();
     if sys::pid() != 1 {

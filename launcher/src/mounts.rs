@@ -17,7 +17,7 @@ use crate::sys::{self, Stat};
 use crate::SetupError;
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
 const ENOENT: i32 = 2;
@@ -121,8 +121,8 @@ fn dname(p: &OsStr) -> String {
     p.to_string_lossy().into_owned()
 }
 
-/// Executes the mount plan and switches to the new root. `cwd` is unused
-/// here; the command's process restores it after the security layers.
+/// Executes the mount plan and switches to the new root (the command's
+/// process restores the working directory later, after the security layers).
 pub fn build(cfg: &RunConfig, janitor: Option<&OwnedFd>) -> Result<Built, SetupError> {
     sys::make_rslave_root().map_err(|e| fail("make mounts private", e))?;
     let base = sys::new_fs(c"tmpfs", &[(c"mode", Some(c"0755"))], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV)
@@ -664,9 +664,6 @@ pub fn parse_record(msg: &[u8]) -> Option<(Kind, u64, u64, CString)> {
     }
     Some((kind, dev, ino, CString::new(name).ok()?))
 }
-
-#[allow(dead_code)]
-fn _assert_rawfd(_: RawFd) {}
 
 #[cfg(test)]
 mod tests {

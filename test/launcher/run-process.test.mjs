@@ -186,3 +186,9 @@ test('a pseudo-terminal works inside (interactive programs)', { skip: spawnSync(
   const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 20_000 });
   assert.match(r.stdout, /is-a-tty/);
 });
+
+test('PID 1 does not show the launcher\'s arguments (secrets like --relay-token) in /proc/1/cmdline', () => {
+  const r = launcher(['run', ...BASE_MOUNTS, '--setenv', 'X', 'secret-in-argv-cordon', '--', '/bin/sh', '-c', 'tr "\\0" "\\n" < /proc/1/cmdline | grep -v "^$"']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'cordon-launcher\n');
+});

@@ -1084,3 +1084,33 @@ pub fn nlink_fd(fd: &OwnedFd) -> io::Result<u32> {
     cvt(unsafe { statx(fd.as_raw_fd(), c"".as_ptr(), AT_EMPTY_PATH as c_int, 0x7ff, buf.as_mut_ptr()) })?;
     Ok(u32::from_ne_bytes(buf[16..20].try_into().unwrap()))
 }
+
+/// Zeroes this process's argument strings in memory: /proc/PID/cmdline is
+/// readable by anyone who can see the pid (no ptrace check), and the
+/// launcher's argv carries secrets such as --relay-token. Call only after
+/// the arguments were parsed (std reads them from that memory).
+pub fn wipe_cmdline() -> io::Result<()> {
+    let bad = || io::Error::from_raw_os_error(22);
+    let stat = std::fs::read("/proc/self/stat")?;
+    let close = stat.iter().rposition(|&b| b == b')').ok_or_else(bad)?;
+    let rest = std::str::from_utf8(stat.get(close + 2..).ok_or_else(bad)?).map_err(|_| bad())?;
+    let f: Vec<&str> = rest.split(' ').collect();
+    // Fields 48 and 49 of stat(5) (arg_start, arg_end); field 3 is f[0].
+    let start: usize = f.get(45).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+    let end: usize = f.get(46).and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+    if start == 0 || end <= start || end - start > (1 << 21) {
+        return Err(bad());
+    }
+    // SAFETY: [arg_start, arg_end) is this process's own argument area on
+    // its initial stack, mapped writable; no Rust reference points into it
+    // (std keeps raw pointers and the arguments were already copied out).
+    unsafe { std::ptr::write_bytes(start as *mut u8, 0, end - start) };
+    // A name for ps inside the sandbox (the area is at least this long: it
+    // held "cordon-launcher run ...").
+    let name = b"cordon-launcher";
+    if end - start > name.len() {
+        // SAFETY: the same area, name.len() < its length.
+        unsafe { std::ptr::copy_nonoverlapping(name.as_ptr(), start as *mut u8, name.len()) };
+    }
+    Ok(())
+}
