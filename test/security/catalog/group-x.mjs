@@ -15,7 +15,9 @@ import { copyFileSync, statSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
 import { LAUNCHER, BASE_MOUNTS, run, tempDir } from '../../helpers.mjs';
+import { Sandbox } from '../../../dist/index.js';
 import { startNetwork } from '../../../dist/net/session.js';
 import { fakeDns, httpOrigin, httpsOrigin, listen } from '../../net/net-helpers.mjs';
 import { entry, project, ran, attacks, cordonAsync, PY } from './harness.mjs';
@@ -365,6 +367,20 @@ entry('X14', 'Tamper with the relay UDS or its directory', async () => {
   // And through the CLI: no cordon-net-* directory is visible inside.
   const c = await cli(['allowed.test'], ['ls -d /tmp/cordon-net-* /run/cordon* 2>/dev/null && echo SAW-session']);
   assert.doesNotMatch(c.stdout, /SAW-session/);
+  // When the temp dir itself is a writable root (cwd /tmp, or allowWrite
+  // /tmp), the relay sockets of running sessions there must stay read-only:
+  // otherwise a command removes or replaces another sandbox's proxy socket.
+  const victim = await Sandbox.create({ network: { allowedDomains: ['allowed.test'] } }, { cwd: tmpdir() });
+  try {
+    const sock = (await victim.startNetwork()).relaySocket;
+    assert.ok(statSync(sock).isSocket());
+    const r = await cordonAsync(['--', '/bin/sh', '-c', `rm ${sock} 2>/dev/null && echo REMOVED; mv ${dirname(sock)} ${dirname(sock)}.x 2>/dev/null && echo MOVED; echo CORDON-RAN`], { cwd: tmpdir(), env: { PATH: '/usr/bin:/bin', HOME: tmpdir() } });
+    ran(assert, r);
+    assert.doesNotMatch(r.stdout, /REMOVED|MOVED/, 'a sandboxed command tampered with another session\'s relay socket');
+    assert.ok(statSync(sock).isSocket());
+  } finally {
+    await victim.close();
+  }
 });
 
 entry('X15', 'Identity spoofing at a shared proxy', async () => {
