@@ -786,6 +786,32 @@ function goals(passes) {
 }
 
 // -------------------------------------------------------------- markdown
+/** One line per headline measure and pass: the numbers a README quotes. */
+function headline(passes) {
+  const out = [];
+  const cell = (r, unit) => (r ? `${fmt(r.median)} ${unit}` : '–');
+  for (const p of passes) {
+    const get = (id, name, pred) => { const s = p.sections?.find((x) => x.id === id); return s && rowOf(s, name, pred); };
+    const pss = (n) => get('memory', n, (r) => r.metric === 'whole sandbox PSS');
+    const rss = (n) => get('memory', n, (r) => r.metric === 'whole sandbox RSS');
+    const usePss = pss('cordon CLI (net on)') && pss('srt CLI');
+    const mem = (n) => (usePss ? pss(n) : rss(n));
+    const lines = [
+      ['cold start, `-- /bin/true`, network on', cell(get('cold', 'cordon CLI (net on)'), 'ms'), cell(get('cold', 'srt CLI (proxies always on)'), 'ms'), `bwrap ${cell(get('cold', 'bwrap --unshare-all (ro /, dev, proc)'), 'ms')}`],
+      ['cold start, network off', cell(get('cold', 'cordon CLI (net off)'), 'ms'), '(no such mode)', `node -e 0: ${cell(get('cold', 'node -e 0'), 'ms')}`],
+      ['launcher vs bwrap, same mounts', cell(get('cold', 'cordon-launcher (net off)'), 'ms'), '', `bwrap ${cell(get('cold', 'bwrap same + --tmpfs /tmp'), 'ms')}`],
+      ['per command, long-lived process', cell(get('percmd', 'cordon Sandbox.run'), 'ms'), cell(get('percmd', 'srt SandboxManager.wrapWithSandbox + spawn'), 'ms'), `raw bwrap ${cell(get('percmd', 'raw bwrap spawn (argv)'), 'ms')}`],
+      ['download through HTTP CONNECT', cell(get('throughput', 'cordon HTTP CONNECT'), 'MB/s'), cell(get('throughput', 'srt HTTP CONNECT'), 'MB/s'), `direct ${cell(get('throughput', 'direct (no sandbox)'), 'MB/s')}`],
+      ['new HTTPS connection', cell(get('latency', 'cordon via HTTPS_PROXY (CONNECT)'), 'ms'), cell(get('latency', 'srt via HTTPS_PROXY (CONNECT)'), 'ms'), `direct ${cell(get('latency', 'direct (no sandbox)'), 'ms')}`],
+      [`whole-sandbox memory (${usePss ? 'PSS' : 'RSS'}), network on`, cell(mem('cordon CLI (net on)'), 'MB'), cell(mem('srt CLI'), 'MB'), ''],
+    ];
+    for (const [what, cordon, srt, base] of lines) out.push({ what, user: p.user, cordon, srt, base });
+  }
+  // Group by measure so root and unprivileged sit next to each other.
+  return out.sort((a, b) => lineOrder(a.what) - lineOrder(b.what));
+}
+const HEADLINE_ORDER = ['cold start, `-- /bin/true`', 'cold start, network off', 'launcher vs bwrap', 'per command', 'download', 'new HTTPS', 'whole-sandbox'];
+const lineOrder = (what) => HEADLINE_ORDER.findIndex((p) => what.startsWith(p));
 function markdown(doc) {
   const L = [];
   L.push(`# cordon benchmark results`);
@@ -801,6 +827,12 @@ function markdown(doc) {
   for (const g of doc.goals) {
     L.push(`| ${g.goal} | ${g.target} | ${g.passes.map((p) => (p.measured == null ? 'not measured' : `${p.measured} ${p.met ? '✅' : '❌ **missed**'}`)).join(' | ')} |`);
   }
+  L.push('');
+  L.push('## At a glance');
+  L.push('');
+  L.push('| measure | as | cordon | srt | baseline |');
+  L.push('|---|---|---:|---:|---:|');
+  for (const h of headline(doc.passes)) L.push(`| ${h.what} | ${h.user} | ${h.cordon} | ${h.srt} | ${h.base} |`);
   for (const pass of doc.passes) {
     L.push('');
     L.push(`## As ${pass.user}`);
