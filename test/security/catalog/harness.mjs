@@ -16,6 +16,7 @@ import { buildAttack, parseResults } from '../attacks/build.mjs';
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const PY = '/usr/bin/python3';
 export const results = [];
+export const registered = [];
 
 class Skip extends Error {}
 class Residual extends Error {}
@@ -23,6 +24,7 @@ class Residual extends Error {}
 /** Registers catalog entry ID. fn(ctx) asserts the safe outcome; it may call
  *  ctx.skip(reason) (kernel lacks the feature) or ctx.residual(reason). */
 export function entry(id, name, fn) {
+  registered.push(id);
   test(`${id} · ${name} (${WHO})`, async (t) => {
     let residual;
     const ctx = {
@@ -130,4 +132,10 @@ export function attacks() {
     cleanup: () => p.cleanup(),
   };
   return attackBox;
+}
+
+/** Removes the compiled attack programs, if any were built. */
+export function cleanupAttacks() {
+  attackBox?.cleanup();
+  attackBox = undefined;
 }
