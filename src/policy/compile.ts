@@ -195,7 +195,7 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
     let writable: boolean | undefined;
     let writeFromTmp = false;
     for (let a = p; ; a = posix.dirname(a)) {
-      const s = rules.get(a);
+      const s = a === TMP ? undefined : rules.get(a);
       if (s) {
         if (!read) {
           if (s.has('allowRead') || s.has('allowWrite')) read = { visible: true, from: a };
@@ -227,7 +227,8 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
   // private /tmp or a deny-by-default root would hide it.
   if (!disabled) {
     const c = stateAt(facts.cwd);
-    if (!c.visible && (c.readFrom === '' || c.readFrom === TMP)) add('allowRead', facts.cwd);
+    if (facts.cwd === TMP) notes.push('the working directory is /tmp: the command starts in the private, empty /tmp');
+    else if (!c.visible && (c.readFrom === '' || c.readFrom === TMP)) add('allowRead', facts.cwd);
     else if (!c.visible) notes.push(`the working directory ${facts.cwd} is hidden by denyRead ${c.readFrom}`);
   }
 

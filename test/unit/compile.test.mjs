@@ -390,3 +390,10 @@ test('"." run from / does not make the host writable; an explicit "/" does', () 
   const q = plan({ filesystem: { allowWrite: ['/'] } }, ['/etc/x']);
   assert.equal(ops(q)[0], 'bind /');
 });
+
+test('cwd /tmp: the command starts in the private /tmp; the host /tmp is never bound', () => {
+  const p = plan({}, ['/tmp/cordon-net-x/relay.sock', '/tmp/other'], { cwd: '/tmp' });
+  const m = ops(p);
+  assert.ok(!m.some((x) => x === 'bind /tmp' || x === 'ro-bind /tmp'), m.join('\n'));
+  assert.ok(p.notes.some((n) => n.includes('private, empty /tmp')));
+});
