@@ -34,12 +34,29 @@ entry('H1', 'Plant files the host will later execute', (ctx) => {
     assert.equal(readFileSync(join(p.W, '.git', 'config'), 'utf8'), 'orig\n');
     assert.ok(!existsSync(join(p.W, '.vscode')) && !existsSync(join(p.home, '.bashrc')) && !existsSync(join(p.W, '.bashrc')));
     assert.ok(!existsSync(join(p.W, '.git', 'hooks', 'pre-commit')));
+    if (haveGit) hooksPathStaysProtected(p);
     const git = haveGit ? gitRelocation(p) : 'git not installed';
     ctx.residual(`.git/config, hooks, agent and shell rc files protected; .envrc/Makefile writable by design; ${git}`);
   } finally {
     p.cleanup();
   }
 });
+
+/** Repositories that move their hooks (husky: core.hooksPath=.husky) keep
+ *  them in the project: that directory is the hooks directory the host's
+ *  git runs, so it must be as read-only as .git/hooks. */
+function hooksPathStaysProtected(p) {
+  const W = join(p.root, 'w-husky');
+  mkdirSync(join(W, '.husky'), { recursive: true });
+  const g = spawnSync('/bin/sh', ['-c', 'git init -q . && git config core.hooksPath .husky && git -c user.email=a@b -c user.name=a commit -q --allow-empty -m init'], { cwd: W, env: { PATH: '/usr/bin:/bin', HOME: p.home } });
+  assert.equal(g.status, 0, String(g.stderr));
+  const marker = join(p.root, 'PWNED-husky');
+  const r = cordon(['--', '/bin/sh', '-c', `printf '#!/bin/sh\ntouch ${marker}\n' > .husky/pre-commit 2>/dev/null && chmod +x .husky/pre-commit && echo PLANTED-hookspath-hook; echo CORDON-RAN`], { cwd: W, env: p.env });
+  ran(assert, r);
+  spawnSync('git', ['-c', 'user.email=a@b', '-c', 'user.name=a', 'commit', '-q', '--allow-empty', '-m', 'host'], { cwd: W, env: { PATH: '/usr/bin:/bin', HOME: p.home }, stdio: 'ignore' });
+  assert.ok(!existsSync(marker), "the host's git commit ran a hook planted in core.hooksPath (.husky)");
+  assert.doesNotMatch(r.stdout, /PLANTED/);
+}
 
 /** git reads config (core.fsmonitor runs a command) from places other than
  *  .git/config: a `commondir` file in the git dir, and every populated
