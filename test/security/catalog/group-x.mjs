@@ -15,7 +15,7 @@ import { copyFileSync, statSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { tmpdir, networkInterfaces } from 'node:os';
 import { LAUNCHER, BASE_MOUNTS, run, tempDir } from '../../helpers.mjs';
 import { Sandbox } from '../../../dist/index.js';
 import { startNetwork } from '../../../dist/net/session.js';
@@ -175,7 +175,9 @@ entry('X6', 'Allowed name resolves to loopback, private or metadata addresses', 
   const origin = await httpOrigin();
   // Nothing here may be dialled off this machine: every answer is either a
   // denied class or covered by the listed private ranges.
-  const answers = ['127.0.0.1', '169.254.169.254', 'fd00:ec2::254', '10.0.0.1', '::ffff:127.0.0.1'];
+  // This host's own non-loopback addresses (a listener on 0.0.0.0 answers there).
+  const own = Object.values(networkInterfaces()).flat().filter((a) => !a.internal && a.family === 'IPv4').map((a) => a.address);
+  const answers = ['127.0.0.1', '169.254.169.254', 'fd00:ec2::254', '10.0.0.1', '::ffff:127.0.0.1', ...own.slice(0, 1)];
   const n = await fakeNet({ allowedDomains: ['rebind.allowed.test', 'mixed.allowed.test'], deniedResolvedAddresses: ['10.0.0.0/8', 'fc00::/7'] }, {
     'rebind.allowed.test': answers.map((a) => [a]),
     'mixed.allowed.test': [['127.0.0.1', '169.254.169.254', '10.1.2.3']],
