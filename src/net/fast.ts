@@ -46,6 +46,10 @@ export class RelayControl {
     socket.write('OK\n');
   }
 
+  close(): void {
+    this.socket.destroy();
+  }
+
   get up(): boolean {
     return !this.closed;
   }
@@ -67,6 +71,14 @@ export class RelayControl {
   go(connid: string, skip: number): Promise<boolean> {
     if (this.closed) return Promise.resolve(false);
     return new Promise((resolve) => this.socket.write(`GO ${connid} ${skip}\n`, (err) => resolve(!err)));
+  }
+
+  /** OPEN: after the host's answer ends (its shutdown write on the data
+   *  connection), the relay lets upstream bytes flow to the client while the
+   *  host still reads client bytes for its peek. */
+  open(connid: string): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    return new Promise((resolve) => this.socket.write(`OPEN ${connid}\n`, (err) => resolve(!err)));
   }
 
   drop(connid: string): void {
@@ -105,7 +117,8 @@ export async function handOver(link: FastLink, socket: Socket, skip: number): Pr
   socket.removeAllListeners('data');
   socket.on('data', () => {});
   socket.resume();
-  socket.end();
+  // The relay shuts its side down on GO; ending ours lets the socket close.
+  if (!socket.writableEnded) socket.end();
 }
 
 export const ECONNREFUSED = 111;

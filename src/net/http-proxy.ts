@@ -11,10 +11,6 @@ import { checkSni } from './sni.js';
 import { dialViaRelay, handOver, type FastLink } from './fast.js';
 
 const HEAD_MAX = 16 * 1024;
-/** How long a v2 tunnel waits for the client's first bytes (the ClientHello
- *  the SNI check needs) before it falls back to Node carrying the bytes, so
- *  server-speaks-first protocols still work and stay checked. */
-const PEEK_IDLE_MS = 250;
 
 /** Reads one request head (through the blank line) without parsing it. */
 function readHead(socket: Socket): Promise<{ head: Buffer; rest: Buffer } | undefined> {
@@ -169,20 +165,12 @@ export class HttpProxy {
       return void endThenClose(socket, rawResponse(502, 'Bad Gateway', 'Bad Gateway'));
     }
     if (socket.destroyed) return void link.ctrl.drop(link.connid);
+    // The answer ends here (OPEN, then our end of output), so a server that
+    // speaks first reaches the client while we wait for its first bytes.
     socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    const first = await checkSni(socket, got.rest, PEEK_IDLE_MS);
-    if (first.idle) {
-      // Nothing from the client yet: carry this tunnel in Node, where the
-      // SNI check can wait as long as it takes.
-      link.ctrl.drop(link.connid);
-      let up: Socket;
-      try {
-        up = await this.gate.dialAddresses(addrs, d.port);
-      } catch {
-        return void socket.destroy();
-      }
-      return this.tunnel(socket, up, Buffer.alloc(0), d, ctx);
-    }
+    if (!(await link.ctrl.open(link.connid))) return void socket.destroy();
+    socket.end();
+    const first = await checkSni(socket, got.rest);
     if (first.sni !== undefined && first.sni !== d.host) {
       this.gate.record(first.sni || '(invalid name)', d.port, `TLS server name does not match CONNECT ${formatHost(d.host)}`, ctx);
       link.ctrl.drop(link.connid);

@@ -99,6 +99,7 @@ function readPreamble(s: Socket): Promise<Preamble | undefined> {
       clearTimeout(timer);
       s.removeListener('data', onData);
       s.removeListener('end', onEnd);
+      s.removeListener('close', onEnd);
       s.pause();
       resolve(v);
     };
@@ -122,6 +123,7 @@ function readPreamble(s: Socket): Promise<Preamble | undefined> {
     timer.unref();
     s.on('data', onData);
     s.on('end', onEnd);
+    s.on('close', onEnd);
     s.resume();
   });
 }
@@ -239,7 +241,7 @@ export async function startNetwork(opts: NetworkSessionOptions): Promise<Network
         // Closing it makes the relay fall back to v1 for every connection.
         if (opts.disableFastPath) return void s.destroy();
         const key = `${p.token} ${p.relay}`;
-        controls.get(key)?.['socket']?.destroy();
+        controls.get(key)?.close();
         const ctrl = new RelayControl(key, s, () => {
           if (controls.get(key) === ctrl) controls.delete(key);
         });

@@ -56,22 +56,18 @@ export interface FirstBytes {
   sni?: string;
   data: Buffer;
   ended: boolean;
-  /** No byte arrived within idleMs (only when idleMs was given). */
-  idle?: boolean;
 }
 
 /** Reads the client's first TLS record (or first chunk, if not TLS). The
  *  returned bytes have been consumed from the socket; the caller forwards
  *  them. The socket is left paused. */
-export function checkSni(socket: Socket, head: Buffer, idleMs?: number): Promise<FirstBytes> {
+export function checkSni(socket: Socket, head: Buffer): Promise<FirstBytes> {
   return new Promise((resolve) => {
     let buf = head;
     let done = false;
-    let timer: NodeJS.Timeout | undefined;
     const finish = (ended: boolean) => {
       if (done) return;
       done = true;
-      if (timer) clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('close', onEnd);
@@ -94,17 +90,6 @@ export function checkSni(socket: Socket, head: Buffer, idleMs?: number): Promise
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('close', onEnd);
-    if (idleMs !== undefined && buf.length === 0) {
-      timer = setTimeout(() => {
-        if (done || buf.length) return;
-        done = true;
-        socket.removeListener('data', onData);
-        socket.removeListener('end', onEnd);
-        socket.removeListener('close', onEnd);
-        socket.pause();
-        resolve({ data: buf, ended: false, idle: true });
-      }, idleMs);
-    }
     socket.resume();
   });
 }

@@ -119,7 +119,47 @@ test('the relay socket, its directory and the token are not visible inside', asy
   assert.ok(!r.stdout.includes(token), 'the token is not in the environment');
 });
 
-test('the token is not readable from /proc inside the sandbox', { todo: 'launcher: PID 1 keeps the launcher argv (--relay-token) in /proc/1/cmdline' }, async () => {
+test('the token is not readable from /proc inside the sandbox', async () => {
   const r = await inNetSandbox(LAUNCHER, BASE_MOUNTS, run, session, token, `for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline; echo; done`);
   assert.ok(!r.stdout.includes(token));
+});
+
+test('server-speaks-first through CONNECT (the SNI peek must not hold the greeting back)', async (t) => {
+  if (!existsSync(PY)) return t.skip('python3 not installed');
+  const net = await import('node:net');
+  const banner = net.createServer((s) => {
+    s.write('220 banner\r\n');
+    s.on('data', (d) => s.end(`echo ${d}`));
+    s.on('error', () => {});
+  });
+  const port = await listen(banner);
+  try {
+    const py = [
+      'import socket',
+      's = socket.create_connection(("127.0.0.1", 3128))',
+      `s.sendall(b"CONNECT allowed.test:${port} HTTP/1.1\\r\\nHost: allowed.test\\r\\n\\r\\n")`,
+      'buf = b""',
+      'while b"220 banner" not in buf:',
+      '    d = s.recv(4096)',
+      '    if not d: break',
+      '    buf += d',
+      'print("HEAD=" + buf.split(b"\\r\\n")[0].decode())',
+      'print("BANNER=" + str(b"220 banner" in buf))',
+      's.sendall(b"hi")',
+      'out = b""',
+      'while True:',
+      '    d = s.recv(4096)',
+      '    if not d: break',
+      '    out += d',
+      'print("ECHO=" + out.decode())',
+    ].join('\n');
+    const r = await inNetSandbox(LAUNCHER, BASE_MOUNTS, run, session, token, `${PY} -I -c '${py}'`);
+    assert.equal(r.code, 0, r.stderr);
+    const o = kv(r.stdout);
+    assert.equal(o.HEAD, 'HTTP/1.1 200 Connection Established');
+    assert.equal(o.BANNER, 'True');
+    assert.equal(o.ECHO, 'echo hi');
+  } finally {
+    await new Promise((r) => banner.close(r));
+  }
 });
