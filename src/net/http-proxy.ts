@@ -107,7 +107,8 @@ function stripHopByHop(raw: string[]): OutgoingHttpHeaders {
 }
 
 export class HttpProxy {
-  private readonly server = createServer({ requireHostHeader: false });
+  // No request timeout: a long upload through the proxy is legitimate.
+  private readonly server = createServer({ requireHostHeader: false, requestTimeout: 0 });
   private readonly ctxs = new WeakMap<Socket, ConnContext>();
 
   constructor(private readonly gate: Gate) {
