@@ -270,7 +270,12 @@ fn render(rows: &[Row]) -> String {
     let (uid, _) = sys::ids();
     let arch = if cfg!(target_arch = "x86_64") { "x86_64" } else { "aarch64" };
     let kernel = read_trim("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let mut o = format!("{{\"version\":1,\"uid\":{uid},\"arch\":{},\"kernel\":{}", json_str(arch), json_str(&kernel));
+    let ok = |n: &str| rows.iter().any(|r| r.name == n && r.ok);
+    // What the default policy cannot do without: the namespaces and seccomp.
+    // /proc has a fallback, Landlock is best-effort, user notification only
+    // serves --allow-unix-socket.
+    let sandbox_ok = (uid == 0 || ok("user_namespaces")) && ok("mount_namespaces") && ok("pid_namespaces") && ok("net_namespaces") && ok("seccomp");
+    let mut o = format!("{{\"version\":1,\"uid\":{uid},\"arch\":{},\"kernel\":{},\"sandbox_ok\":{sandbox_ok}", json_str(arch), json_str(&kernel));
     for r in rows {
         o.push_str(&format!(",{}:{{\"ok\":{},\"error\":{}", json_str(r.name), r.ok, r.error.as_deref().map(json_str).unwrap_or_else(|| "null".into())));
         for (k, v) in &r.extra {
@@ -305,5 +310,6 @@ mod tests {
             assert!(out.contains(&format!("\"{k}\":{{\"ok\":")), "{k} missing in {out}");
         }
         assert!(out.contains("\"seccomp\":{\"ok\":true"), "{out}");
+        assert!(out.contains("\"sandbox_ok\":true"), "{out}");
     }
 }

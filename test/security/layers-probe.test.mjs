@@ -18,6 +18,8 @@ test('probe prints every row as {ok, error} JSON', () => {
     assert.ok(j[k].ok ? j[k].error === null : typeof j[k].error === 'string' && typeof j[k].remedy === 'string', `${k}: ${JSON.stringify(j[k])}`);
   }
   assert.equal(typeof j.landlock.abi, 'number');
+  // the machine-level verdict for `cordon doctor`'s exit status
+  assert.equal(j.sandbox_ok, j.mount_namespaces.ok && j.pid_namespaces.ok && j.net_namespaces.ok && j.seccomp.ok && (j.uid === 0 || j.user_namespaces.ok));
 });
 
 test('probe agrees with reality: user namespaces and Landlock', (t) => {
