@@ -15,7 +15,7 @@ import { ignoredKeys, settingsCandidates } from '../config/locate.js';
 import type { Mount, Plan, NetworkPlan, UnixSocketPolicy } from './plan.js';
 import type { Facts, MountFact } from './facts.js';
 import { absolutize, depth, expandGlob, isGlob, isUnder, resolveReal } from './paths.js';
-import { DEFAULT_SEARCH_DEPTH, findNested, topLevelProtected } from './mandatory.js';
+import { DEFAULT_SEARCH_DEPTH, findNested, gitHooksPath, topLevelProtected } from './mandatory.js';
 import {
   ENV_DENY_PATTERNS,
   HOME_CREDENTIAL_STORES,
@@ -283,6 +283,17 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       const nested = findNested(root, maxDepth, allowGitConfig, fsx);
       if (nested.truncated) notes.push(`mandatory deny scan of ${root} stopped early (too many directories); deeper ones are not protected`);
       for (const p of nested.found) protect.push({ path: p, root, why: 'mandatory' });
+      // A repository whose hooks live in the project (husky: core.hooksPath
+      // = .husky): that directory is what the host's git runs, so it is
+      // protected like .git/hooks.
+      const repos = [...(gitKind === 'dir' ? [root] : []), ...nested.found.filter((p) => p.endsWith('/.git/hooks')).map((p) => posix.dirname(posix.dirname(p)))];
+      for (const repo of repos) {
+        const text = fsx.readFile?.(posix.join(repo, '.git', 'config'));
+        const hp = text === undefined ? undefined : gitHooksPath(text);
+        if (!hp) continue;
+        const abs = resolveReal(absolutize(hp, repo, facts.home), fsx).path;
+        protect.push({ path: abs, why: `core.hooksPath of ${repo}` });
+      }
     }
     // The settings files in use, and every place a settings file would be
     // looked for: a command must not plant a weaker policy for the next run.

@@ -21,6 +21,8 @@ export interface FsFacts {
   /** Entries with their kind (no symlink followed), when the fs can tell
    *  cheaply (readdir d_type); saves an lstat per entry in directory walks. */
   readdirKinds?(path: string): Array<{ name: string; kind: StatFact['kind'] }> | undefined;
+  /** A small text file's content (git config); undefined when unreadable. */
+  readFile?(path: string): string | undefined;
 }
 
 export interface MountFact {
@@ -89,6 +91,15 @@ export const realFs: FsFacts = {
   readdir(p) {
     try {
       return readdirSync(p);
+    } catch {
+      return undefined;
+    }
+  },
+  readFile(p) {
+    try {
+      const st = lstatSync(p);
+      if (!st.isFile() || st.size > 1 << 20) return undefined;
+      return readFileSync(p, 'utf8');
     } catch {
       return undefined;
     }

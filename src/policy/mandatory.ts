@@ -131,3 +131,29 @@ export function findNested(
 export function clearMandatoryCache(): void {
   cache.clear();
 }
+
+/** core.hooksPath from a git config file's text (last one wins), or
+ *  undefined. Only what git itself reads from that file: includes are not
+ *  followed. */
+export function gitHooksPath(configText: string): string | undefined {
+  let section = '';
+  let found: string | undefined;
+  for (const raw of configText.split('\n')) {
+    const line = raw.trim();
+    const sec = /^\[\s*([A-Za-z0-9.-]+)(?:\s+"[^"]*")?\s*\]/.exec(line);
+    if (sec) {
+      section = sec[1]!.toLowerCase();
+      continue;
+    }
+    if (section !== 'core') continue;
+    const kv = /^hookspath\s*=\s*(.*)$/i.exec(line);
+    if (!kv) continue;
+    let v = kv[1]!;
+    if (v.startsWith('"')) {
+      const end = v.indexOf('"', 1);
+      v = end > 0 ? v.slice(1, end) : v.slice(1);
+    } else v = v.replace(/\s*[#;].*$/, '').trim();
+    found = v;
+  }
+  return found || undefined;
+}

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compile } from '../../dist/policy/compile.js';
 import { parseSettings } from '../../dist/config/load.js';
-import { clearMandatoryCache } from '../../dist/policy/mandatory.js';
+import { clearMandatoryCache, gitHooksPath } from '../../dist/policy/mandatory.js';
 import { realFacts, parseMountinfo } from '../../dist/policy/facts.js';
 
 /** A fake fs from a list of paths: "dir/" entries are directories, "a -> b"
@@ -17,7 +17,11 @@ function fakeFs(entries) {
     }
   };
   for (const e of entries) {
-    if (e.includes(' -> ')) {
+    if (e.includes(' := ')) {
+      const [p, text] = e.split(' := ');
+      nodes.set(p, { kind: 'file', mtimeMs: 1, text });
+      addParents(p);
+    } else if (e.includes(' -> ')) {
       const [p, t] = e.split(' -> ');
       nodes.set(p, { kind: 'symlink', mtimeMs: 1, target: t });
       addParents(p);
@@ -53,6 +57,7 @@ function fakeFs(entries) {
       return n ? { kind: n.kind, mtimeMs: n.mtimeMs } : undefined;
     },
     realpath,
+    readFile: (p) => nodes.get(p)?.text,
     readdir: (p) => {
       const n = nodes.get(p);
       if (!n || n.kind !== 'dir') return undefined;
@@ -396,4 +401,20 @@ test('cwd /tmp: the command starts in the private /tmp; the host /tmp is never b
   const m = ops(p);
   assert.ok(!m.some((x) => x === 'bind /tmp' || x === 'ro-bind /tmp'), m.join('\n'));
   assert.ok(p.notes.some((n) => n.includes('private, empty /tmp')));
+});
+
+test('core.hooksPath inside the project (husky) is protected like .git/hooks', () => {
+  const cfg = '[core]\n\trepositoryformatversion = 0\n\thooksPath = .husky\n';
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/hooks/', `/w/.git/config := ${cfg}`, '/w/.husky/']));
+  assert.ok(m.includes('ro-bind /w/.husky'), m.join('\n'));
+  const missing = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/hooks/', '/w/.git/config := [core]\n hooksPath = "tools/hooks" ; c', '/w/tools/']));
+  assert.ok(missing.includes('mask /w/tools/hooks'), missing.join('\n'));
+  const nested = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/r/.git/HEAD', '/w/r/.git/config := [Core]\nhookspath=h', '/w/r/h/']));
+  assert.ok(nested.includes('ro-bind /w/r/h'), nested.join('\n'));
+});
+
+test('gitHooksPath reads only [core] hooksPath, last one wins, quotes and comments', () => {
+  assert.equal(gitHooksPath('[core]\nhooksPath = a\n[alias]\nhooksPath = b\n[core]\n  hookspath = "c d" # x\n'), 'c d');
+  assert.equal(gitHooksPath('[remote "o"]\nhooksPath = x\n'), undefined);
+  assert.equal(gitHooksPath('[core]\nhooksPath = .husky/_ ; husky\n'), '.husky/_');
 });
