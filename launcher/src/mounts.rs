@@ -576,9 +576,20 @@ impl Builder<'_> {
                     // Protect what the link points to (inside the sandbox),
                     // and the link itself so it cannot be followed at all.
                     // Neither may abort the run (srt #221, #314).
+                    // A link to "/" or to one of its own parent directories
+                    // (`ln -s . .ssh`) only gets the link covered: hiding the
+                    // root or the working tree would break the run and hides
+                    // nothing that the policy did not already show.
                     if let Ok(t) = self.resolve(&comps, 0) {
                         if let Ok(tst) = sys::stat_fd(&t) {
-                            self.cover(&t, tst.is_dir()).map_err(|e| fail(step.clone(), e))?;
+                            let is_ancestor = (0..comps.len()).any(|k| {
+                                self.resolve(&comps[..k], sys::O_DIRECTORY)
+                                    .and_then(|a| sys::stat_fd(&a))
+                                    .is_ok_and(|a| a.dev == tst.dev && a.ino == tst.ino)
+                            });
+                            if !is_ancestor {
+                                self.cover(&t, tst.is_dir()).map_err(|e| fail(step.clone(), e))?;
+                            }
                         }
                     }
                     let link = self.resolve(&comps, sys::O_NOFOLLOW).map_err(|e| fail(step.clone(), e))?;

@@ -231,3 +231,16 @@ test('when a fresh proc cannot be mounted (nested sandbox), the read-only host-b
   const start = JSON.parse(r.output[3].split('\n')[0]);
   assert.equal(start.proc, 'host-bind');
 });
+
+test('--mask of a symlink to "/" or to its own directory covers only the link', () =>
+  withDir((dir) => {
+    mkdirSync(join(dir, 'w'));
+    writeFileSync(join(dir, 'w', 'f'), 'visible');
+    symlinkSync('/', join(dir, 'w', '.ssh'));
+    symlinkSync('.', join(dir, 'w', '.aws'));
+    const r = inSandbox(`cat ${dir}/w/f; ls /usr >/dev/null && echo root-ok; ls ${dir}/w/.ssh/ 2>/dev/null | wc -l; ls ${dir}/w/.aws/ 2>/dev/null | wc -l`, [
+      '--bind', `${dir}/w`, `${dir}/w`, '--mask', `${dir}/w/.ssh`, '--mask', `${dir}/w/.aws`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'visibleroot-ok\n0\n0\n');
+  }));
