@@ -100,6 +100,13 @@ entry('N1', 'Create a nested user namespace', () => {
   ran(assert, r);
   assert.equal((r.stdout.match(/unshare failed: Operation not permitted/g) ?? []).length, 2, r.stdout);
   assert.match(r.stdout, new RegExp(`py-unshare -1 ${EPERM}`));
+  // The sandbox's own bundled launcher (present when it has a network, for
+  // GIT_SSH_COMMAND) cannot build a nested sandbox either (bwrap's N1 case).
+  const n = a.p.sh('/tmp/.cordon/cordon-launcher run --ro-bind / / -- /bin/echo NESTED 2>&1; echo "nested=$?"; echo CORDON-RAN', ['--allow-net', 'localhost:1']);
+  ran(assert, n);
+  assert.doesNotMatch(n.stdout, /^NESTED$/m);
+  assert.match(n.stdout, /unshare namespaces: Operation not permitted/);
+  assert.match(n.stdout, /^nested=125$/m);
 });
 
 entry('N2', 'Raise user.max_user_namespaces from inside', () => {
