@@ -81,6 +81,12 @@ export class RelayControl {
     return new Promise((resolve) => this.socket.write(`OPEN ${connid}\n`, (err) => resolve(!err)));
   }
 
+  /** V1: this data connection stays with the host for good (plain HTTP), so
+   *  the relay stops keeping a copy and never holds the client back. */
+  v1(connid: string): void {
+    if (!this.closed) this.socket.write(`V1 ${connid}\n`);
+  }
+
   drop(connid: string): void {
     this.dials.get(connid)?.(125);
     this.dials.delete(connid);

@@ -144,6 +144,7 @@ export class HttpProxy {
     if (!got) return void socket.destroy();
     const text = got.head.toString('latin1');
     if (!text.startsWith('CONNECT ')) {
+      link.ctrl.v1(link.connid);
       socket.unshift(Buffer.concat([got.head, got.rest]));
       return this.handle(socket, ctx);
     }

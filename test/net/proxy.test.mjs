@@ -409,6 +409,7 @@ test('relay v2: the host decides and pins, the relay dials and carries the bytes
   d8.s.write(`GET http://allowed.test:${origin.port}/v2 HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n`);
   await d8.ended;
   assert.match(d8.got().toString(), /"url":"\/v2"/);
+  assert.equal(await r.nextLine(/^V1 /), `V1 ${d8.id}`, 'the relay is told it stays v1');
   assert.ok(!r.lines.slice(n).some((l) => /^(DIAL|GO) (2|7|8) /.test(l)), JSON.stringify(r.lines));
   r.ctrl.destroy();
 });
