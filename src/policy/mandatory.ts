@@ -34,6 +34,9 @@ export function topLevelProtected(allowGitConfig: boolean, dotGitKind: 'dir' | '
   if (dotGitKind === 'file' || dotGitKind === 'other') out.push('.git');
   else {
     out.push('.git/hooks');
+    // commondir relocates where git reads config from (core.fsmonitor runs
+    // a command): as dangerous as config itself.
+    out.push('.git/commondir');
     if (!allowGitConfig) out.push('.git/config');
   }
   return out;
@@ -114,6 +117,7 @@ export function findNested(
           dirs.set(`${sub}/.git`, gst.mtimeMs);
           // A repository is protected before it has hooks (srt keys on HEAD).
           found.push(`${sub}/.git/hooks`);
+          if (fs.lstat(`${sub}/.git/commondir`)) found.push(`${sub}/.git/commondir`);
           if (!allowGitConfig && fs.lstat(`${sub}/.git/config`)) found.push(`${sub}/.git/config`);
         }
         // A nested .git *file* is git's own to rewrite (submodules), as in srt.

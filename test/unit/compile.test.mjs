@@ -141,6 +141,7 @@ test('mandatory denies come last: existing ones ro-bound, missing ones masked, p
   assert.ok(pin < idx(m, 'ro-bind /w/.git/hooks'));
   assert.ok(pin < idx(m, 'ro-bind /w/.git/config'));
   assert.ok(idx(m, 'ro-bind /w/.bashrc') > bind);
+  assert.ok(m.includes('mask /w/.git/commondir'), 'a commondir cannot be planted');
   for (const f of ['.bash_profile', '.zshrc', '.zprofile', '.profile', '.gitconfig', '.gitmodules', '.ripgreprc', '.mcp.json', '.vscode', '.idea', '.claude'])
     assert.ok(idx(m, `mask /w/${f}`) > bind, f);
   // Everything after the last rule mount is mandatory: nothing policy-related is emitted after.
