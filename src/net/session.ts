@@ -37,7 +37,8 @@ export interface NetworkSessionOptions {
   socksProxyPort?: number;
   /** Where the session directory is made (default: os.tmpdir()). */
   tmpDir?: string;
-  /** Path of cordon-launcher inside the sandbox, for GIT_SSH_COMMAND. */
+  /** Path of cordon-launcher inside the sandbox, for GIT_SSH_COMMAND (default:
+   *  the compiler's LAUNCHER_IN_SANDBOX). */
   launcherPathInSandbox?: string;
   connectTimeoutMs?: number;
   /** Refuse relay protocol v2 (every byte then passes through Node). */
@@ -140,7 +141,7 @@ function listenUnix(server: Server, path: string): Promise<void> {
 
 /** Environment for the sandboxed command, as srt sets it, pointing at the
  *  in-sandbox relay ports. No credentials: the relay adds the token. */
-export function proxyEnvFor(httpPort: number, socksPort: number, launcherPath = '/run/cordon/cordon-launcher'): Record<string, string> {
+export function proxyEnvFor(httpPort: number, socksPort: number, launcherPath = '/tmp/.cordon/cordon-launcher'): Record<string, string> {
   const http = `http://127.0.0.1:${httpPort}`;
   const socks = `socks5h://127.0.0.1:${socksPort}`;
   const noProxy = 'localhost,127.0.0.1,::1';

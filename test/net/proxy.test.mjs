@@ -297,7 +297,7 @@ test('proxyEnv: srt variables pointing at the in-sandbox relays', () => {
   assert.equal(env.FTP_PROXY, 'socks5h://127.0.0.1:1080');
   assert.equal(env.NODE_USE_ENV_PROXY, '1');
   assert.equal(env.NO_PROXY, 'localhost,127.0.0.1,::1');
-  assert.match(env.GIT_SSH_COMMAND, /ProxyCommand='\/run\/cordon\/cordon-launcher connect %h %p/);
+  assert.match(env.GIT_SSH_COMMAND, /ProxyCommand='\/tmp\/\.cordon\/cordon-launcher connect %h %p/);
   assert.ok(!JSON.stringify(env).includes(token), 'the token never enters the sandbox');
 });
 
