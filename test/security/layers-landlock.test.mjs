@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, chmodSync, rmSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { launcher, BASE_MOUNTS, LAUNCHER, WHO } from '../helpers.mjs';
+import { buildAttack } from './attacks/build.mjs';
 
 let t, abi;
 before(() => {
@@ -95,6 +96,26 @@ test('--landlock required runs when the kernel has Landlock', (tt) => {
   const r = sh('echo fine', ['--landlock', 'required']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'fine\n');
+});
+
+test('without Landlock: --landlock required refuses with one line, best-effort runs (kernel simulated by a seccomp ENOSYS)', () => {
+  const a = buildAttack();
+  try {
+    const base = ['run', ...BASE_MOUNTS];
+    const req = spawnSync(a.bin, ['nolandlock', LAUNCHER, ...base, '--landlock', 'required', '--', '/bin/echo', 'ran'], { encoding: 'utf8' });
+    assert.equal(req.status, 125, req.stderr);
+    assert.equal(req.stdout, '', 'the command must not run');
+    assert.equal(req.stderr, 'cordon-launcher: landlock: Landlock is required by the policy but this kernel does not support it (not built into this kernel)\n');
+    const be = spawnSync(a.bin, ['nolandlock', LAUNCHER, ...base, '--info-fd', '3', '--', '/bin/echo', 'ran'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    assert.equal(be.status, 0, be.stderr);
+    assert.equal(be.stdout, 'ran\n');
+    assert.match(be.output[3], /"landlock":null/);
+    const probe = JSON.parse(spawnSync(a.bin, ['nolandlock', LAUNCHER, 'probe'], { encoding: 'utf8' }).stdout);
+    assert.equal(probe.landlock.ok, false);
+    assert.equal(probe.sandbox_ok, true, 'Landlock is not needed for the default policy');
+  } finally {
+    a.cleanup();
+  }
 });
 
 test('ABI >= 6: the command cannot signal processes outside its Landlock domain (pid 1)', (tt) => {

@@ -8,6 +8,7 @@
  *   tty           TIOCSTI/TIOCLINUX on stdin (safe outside).
  *   unix PATH     socket(AF_UNIX) + connect(PATH).
  *   unixdgram P   datagram/seqpacket sockets and addressed sends to P.
+ *   nolandlock CMD...  exec CMD where the landlock syscalls answer ENOSYS.
  *   race OK BAD N connect to OK N times while a second thread keeps
  *                 rewriting the sockaddr to BAD; prints how many connects
  *                 reached each listener's path ("ok"/"bad" counted by peer). */
@@ -32,6 +33,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/sched.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/prctl.h>
+#include <stddef.h>
 
 #define BAD ((void *)8)
 
@@ -273,6 +279,34 @@ static void race(const char *ok, const char *bad, int n) {
   printf("race_connected %d\nrace_denied %d\nrace_other %d\n", good, denied, other);
 }
 
+/* Runs argv with Landlock made unavailable (landlock_* -> ENOSYS), as on a
+ * kernel built without it: a real way to exercise --landlock required. */
+static int nolandlock(char **argv) {
+#if defined(__x86_64__)
+  const unsigned arch = AUDIT_ARCH_X86_64;
+#else
+  const unsigned arch = AUDIT_ARCH_AARCH64;
+#endif
+  struct sock_filter f[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, arch, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 444, 0, 2),
+    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 447, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)) {
+    perror("nolandlock");
+    return 2;
+  }
+  execv(argv[0], argv);
+  perror("exec");
+  return 127;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 2 && !strcmp(argv[1], "diff")) diff();
@@ -281,6 +315,7 @@ int main(int argc, char **argv) {
   else if (argc >= 2 && !strcmp(argv[1], "tty")) tty();
   else if (argc >= 3 && !strcmp(argv[1], "unix")) report("unix_connect", unix_connect(argv[2]));
   else if (argc >= 3 && !strcmp(argv[1], "unixdgram")) unixdgram(argv[2]);
+  else if (argc >= 3 && !strcmp(argv[1], "nolandlock")) return nolandlock(argv + 2);
   else if (argc >= 5 && !strcmp(argv[1], "race")) race(argv[2], argv[3], atoi(argv[4]));
   else { fprintf(stderr, "usage: attack diff|real|threads|unix PATH|race OK BAD N\n"); return 2; }
   return 0;
