@@ -218,6 +218,14 @@ entry('X7', 'Host mismatch in plain-HTTP absolute-form; pipelined second request
     assert.deepEqual(origin.seen.map((s) => [s.url, s.headers.host]), [['/first', `allowed.test:${P}`]]);
     assert.match(text, /HTTP\/1\.1 200/);
     assert.ok(!origin.seen.some((s) => s.url === '/second'), 'the pipelined request reached the origin');
+    // Smuggling variants: a body framed two ways (CL and TE), a bare LF
+    // request line. The hidden request must never be dialled as evil.test.
+    const smuggle = [
+      `POST http://allowed.test:${P}/s1 HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET http://evil.test:${P}/s2 HTTP/1.1\r\nHost: evil.test\r\n\r\n`,
+      `GET http://allowed.test:${P}/s3 HTTP/1.1\nHost: allowed.test\n\nGET http://evil.test:${P}/s4 HTTP/1.1\nHost: evil.test\n\n`,
+    ];
+    for (const req2 of smuggle) await n.run(['127.0.0.1', '3128', req2]);
+    assert.ok(!origin.seen.some((s) => s.url === '/s2' || s.url === '/s4'), `smuggled request reached the origin: ${JSON.stringify(origin.seen.map((x) => x.url))}`);
     assert.ok(n.dns.log.every((h) => h === 'allowed.test'), `looked up ${n.dns.log}`);
   } finally {
     await n.close();
