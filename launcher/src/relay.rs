@@ -311,8 +311,8 @@ pub fn relay_inbound(client: UnixStream, port: u16) {
 
 // ---- version 2: the fast data path --------------------------------------
 
-/// Client bytes kept during negotiation; beyond this the connection stays on
-/// the v1 path (the host never sends GO for it).
+/// Client bytes kept during negotiation; when they are all kept, the relay
+/// stops reading the client until the host sends GO or V1 or ends.
 pub const NEGOTIATION_MAX: usize = 64 * 1024;
 /// How long a new connection waits for the host to accept the control
 /// connection at start-up before it goes v1.
@@ -345,8 +345,11 @@ struct Slot {
     /// The host ended without answering, or the control connection is gone:
     /// no GO will come.
     settled: bool,
-    /// The client sent more than NEGOTIATION_MAX bytes before GO.
-    overflowed: bool,
+    /// `V1 <connid>`: the host serves this connection itself (plain HTTP);
+    /// the client bytes need not be kept.
+    v1: bool,
+    /// The relay has dropped the copy and copies v1-style for good.
+    released: bool,
     /// The dial in flight (its egress request id), if any.
     dial: Option<u64>,
     /// What the egress helper dialled for this connection.
@@ -429,7 +432,7 @@ impl Fast {
     fn open_slot(&self) -> Option<(u64, Arc<sys::EventFd>)> {
         let wake = Arc::new(sys::EventFd::new().ok()?);
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        self.lock().conns.insert(id, Slot { wake: wake.clone(), go: None, open: false, settled: false, overflowed: false, dial: None, upstream: None });
+        self.lock().conns.insert(id, Slot { wake: wake.clone(), go: None, open: false, settled: false, v1: false, released: false, dial: None, upstream: None });
         Some((id, wake))
     }
 
@@ -440,10 +443,6 @@ impl Fast {
                 st.dials.remove(&d);
             }
         }
-    }
-
-    fn go_of(&self, connid: u64) -> Option<usize> {
-        self.lock().conns.get(&connid).and_then(|s| s.go)
     }
 
     fn with_slot<R>(&self, connid: u64, f: impl FnOnce(&mut Slot) -> R) -> Option<R> {
@@ -462,7 +461,7 @@ impl Fast {
         if !(slot.open || slot.go.is_some()) {
             return None;
         }
-        if slot.overflowed {
+        if slot.released {
             return Some(None);
         }
         Some(slot.upstream.as_ref().and_then(|u| u.try_clone().ok()))
@@ -561,6 +560,13 @@ impl Fast {
                     slot.open = true;
                 }
             }
+            ["V1", c] => {
+                let Ok(connid) = c.parse::<u64>() else { return };
+                if let Some(slot) = st.conns.get_mut(&connid) {
+                    slot.v1 = true;
+                    slot.wake.wake();
+                }
+            }
             ["DROP", c] => {
                 let Ok(connid) = c.parse::<u64>() else { return };
                 if let Some(slot) = st.conns.get_mut(&connid) {
@@ -655,8 +661,9 @@ enum Nego {
     Go,
     /// The client half-closed (passed on to the host).
     ClientEnd,
-    /// More than NEGOTIATION_MAX client bytes: v1 for good.
-    Overflow,
+    /// The host keeps this connection (`V1`, or it ended without an
+    /// answer, or the control connection is gone): plain v1 from here.
+    V1,
     Failed,
 }
 
@@ -681,9 +688,9 @@ fn fast_connection(fast: &Arc<Fast>, connid: u64, wake: &sys::EventFd, client: T
                 client_to_upstream(fast, connid, client, server, &copy, true);
             }
         }
-        Nego::Overflow => {
-            // v1 from here; a GO cannot be honoured any more (its bytes are gone).
-            fast.with_slot(connid, |s| s.overflowed = true);
+        Nego::V1 => {
+            // A GO cannot be honoured any more.
+            fast.with_slot(connid, |s| s.released = true);
             drop(copy);
             pump(client, server);
         }
@@ -758,23 +765,30 @@ fn wait_go_or_settled(fast: &Fast, connid: u64, wake: &sys::EventFd) -> bool {
 fn negotiate(fast: &Fast, connid: u64, wake: &sys::EventFd, client: &Sock, server: &Sock, copy: &mut Vec<u8>) -> Nego {
     let mut buf = vec![0u8; 16 * 1024];
     loop {
+        // A full copy holds the client back (the kernel's buffers and TCP
+        // flow control take over) until the host says how this ends.
+        let full = copy.len() >= NEGOTIATION_MAX;
         let mut fds = [
-            crate::sys::PollFd { fd: client.as_fd().as_raw_fd(), events: crate::sys::POLLIN, revents: 0 },
             crate::sys::PollFd { fd: wake.raw(), events: crate::sys::POLLIN, revents: 0 },
+            crate::sys::PollFd { fd: client.as_fd().as_raw_fd(), events: crate::sys::POLLIN, revents: 0 },
         ];
-        if crate::sys::poll_fds(&mut fds, -1).is_err() {
+        let watched = if full { 1 } else { 2 };
+        if crate::sys::poll_fds(&mut fds[..watched], -1).is_err() {
             return Nego::Failed;
         }
-        if fds[1].revents != 0 {
+        if fds[0].revents != 0 {
             wake.clear();
-            if fast.go_of(connid).is_some() {
-                return Nego::Go;
-            }
         }
-        if fds[0].revents == 0 {
+        match fast.with_slot(connid, |s| (s.go.is_some(), s.v1 || s.settled)) {
+            Some((true, _)) => return Nego::Go,
+            Some((false, true)) | None => return Nego::V1,
+            _ => {}
+        }
+        if full || fds[1].revents == 0 {
             continue;
         }
-        let n = match client.read(&mut buf) {
+        let room = (NEGOTIATION_MAX - copy.len()).min(buf.len());
+        let n = match client.read(&mut buf[..room]) {
             Ok(0) => {
                 server.shutdown(Shutdown::Write);
                 return Nego::ClientEnd;
@@ -787,19 +801,11 @@ fn negotiate(fast: &Fast, connid: u64, wake: &sys::EventFd, client: &Sock, serve
                 return Nego::Failed;
             }
         };
-        let overflow = copy.len() + n > NEGOTIATION_MAX;
-        if overflow {
-            *copy = Vec::new();
-        } else {
-            copy.extend_from_slice(&buf[..n]);
-        }
+        copy.extend_from_slice(&buf[..n]);
         if server.write_all(&buf[..n]).is_err() {
             client.shutdown(Shutdown::Both);
             server.shutdown(Shutdown::Both);
             return Nego::Failed;
-        }
-        if overflow {
-            return Nego::Overflow;
         }
     }
 }
@@ -1201,17 +1207,72 @@ mod tests {
     }
 
     #[test]
-    fn v2_large_negotiation_stays_v1() {
+    fn v2_a_client_that_sends_early_is_held_back_not_lost() {
+        // The client sends 1 MiB right after its 20-byte request, before any
+        // answer: the relay keeps 64 KiB for the host, holds the rest in the
+        // kernel, and after GO everything past the request reaches upstream.
+        const N: usize = 1 << 20;
+        let (addr, ul, ctrl, _scratch) = fast_relay("v2hold", true);
+        let mut ctrl = ctrl.unwrap();
+        let origin = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let oport = origin.local_addr().unwrap().port();
+        let payload = pattern(N, 21);
+        let expect = payload.clone();
+        let origin_t = thread::spawn(move || {
+            let (mut s, _) = origin.accept().unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert!(got == expect, "upstream got {} bytes", got.len());
+            s.write_all(b"ok").unwrap();
+        });
+        let host = thread::spawn(move || {
+            let (mut d, _) = ul.accept().unwrap();
+            let connid = read_line(&mut d).rsplit(' ').next().unwrap().to_string();
+            assert_eq!(read_exact_n(&mut d, 20), b"CONNECT o:1 HTTP/1.1");
+            ctrl.write_all(format!("DIAL {connid} 127.0.0.1 {oport}\n").as_bytes()).unwrap();
+            assert_eq!(read_line(&mut ctrl), format!("DIALED {connid} 0"));
+            d.write_all(b"200\n").unwrap();
+            ctrl.write_all(format!("GO {connid} 20\n").as_bytes()).unwrap();
+            d.shutdown(Shutdown::Write).unwrap();
+            let mut rest = Vec::new();
+            let _ = d.read_to_end(&mut rest);
+            assert!(rest.len() <= NEGOTIATION_MAX, "{}", rest.len());
+            ctrl
+        });
+        let mut c = TcpStream::connect(addr).unwrap();
+        let writer = {
+            let c = c.try_clone().unwrap();
+            thread::spawn(move || {
+                (&c).write_all(b"CONNECT o:1 HTTP/1.1").unwrap();
+                (&c).write_all(&payload).unwrap();
+                c.shutdown(Shutdown::Write).unwrap();
+            })
+        };
+        let mut got = Vec::new();
+        c.read_to_end(&mut got).unwrap();
+        writer.join().unwrap();
+        origin_t.join().unwrap();
+        let _ctrl = host.join().unwrap();
+        assert_eq!(got, b"200\nok");
+    }
+
+    #[test]
+    fn v2_host_keeps_a_large_upload_with_v1() {
         let (addr, ul, ctrl, _scratch) = fast_relay("v2big", true);
-        let _ctrl = ctrl.unwrap();
+        let mut ctrl = ctrl.unwrap();
         let body = pattern(NEGOTIATION_MAX * 3, 11);
         let expect = body.clone();
         let host = thread::spawn(move || {
             let (mut d, _) = ul.accept().unwrap();
-            assert!(read_line(&mut d).starts_with("CORDON2 tok 3128 "));
+            let pre = read_line(&mut d);
+            assert!(pre.starts_with("CORDON2 tok 3128 "));
+            // Like plain HTTP: the host reads the request head, then keeps
+            // the connection (without V1 the relay would hold at 64 KiB).
+            assert_eq!(read_exact_n(&mut d, 100), &expect[..100]);
+            ctrl.write_all(format!("V1 {}\n", pre.rsplit(' ').next().unwrap()).as_bytes()).unwrap();
             let mut got = Vec::new();
             d.read_to_end(&mut got).unwrap();
-            assert!(got == expect);
+            assert!(got[..] == expect[100..]);
             d.write_all(b"done").unwrap();
         });
         let mut c = TcpStream::connect(addr).unwrap();
