@@ -163,3 +163,49 @@ test('server-speaks-first through CONNECT (the SNI peek must not hold the greeti
     await new Promise((r) => banner.close(r));
   }
 });
+
+test('publish: a server inside the sandbox is reachable at host 127.0.0.1:PORT', async (t) => {
+  if (!existsSync(PY)) return t.skip('python3 not installed');
+  const net = await import('node:net');
+  const probe = net.createServer();
+  const port = await listen(probe);
+  await new Promise((r) => probe.close(r));
+  const pub = await session.publish(port);
+  try {
+    const py = [
+      'import socket',
+      's = socket.socket()',
+      's.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)',
+      `s.bind(("127.0.0.1", ${port}))`,
+      's.listen(1)',
+      'print("LISTENING", flush=True)',
+      'c, _ = s.accept()',
+      'data = b""',
+      'while True:',
+      '    d = c.recv(4096)',
+      '    if not d: break',
+      '    data += d',
+      'c.sendall(b"inside:" + data)',
+      'c.close()',
+    ].join('\n');
+    const sandboxRun = inNetSandbox(LAUNCHER, BASE_MOUNTS, run, session, token, `${PY} -I -c '${py}'`, { extra: ['--publish', pub.hostSocket, String(port)] });
+    // The sandbox's server starts after the launcher does; retry (bounded)
+    // until the published port answers with the sandbox's reply.
+    let reply = '';
+    for (let i = 0; i < 300 && !reply; i++) {
+      reply = await new Promise((resolve) => {
+        const c = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => c.end('ping'));
+        let b = '';
+        c.on('data', (d) => (b += d));
+        c.on('end', () => { c.destroy(); resolve(b); });
+        c.on('error', () => resolve(''));
+      });
+      if (!reply) await new Promise((r) => setTimeout(r, 50));
+    }
+    const r = await sandboxRun;
+    assert.equal(reply, 'inside:ping', `code ${r.code}: ${r.stderr}`);
+    assert.equal(r.code, 0, r.stderr);
+  } finally {
+    await pub.close();
+  }
+});
