@@ -85,8 +85,10 @@ function rawResponse(status: number, phrase: string, body: string, extra = ''): 
   return `HTTP/1.1 ${status} ${phrase}\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
 }
 
-export function deniedResponse(d: Pick<Decision, 'reason'>): string {
-  return rawResponse(403, 'Forbidden', DENY_BODY, `X-Proxy-Error: blocked-by-allowlist\r\nX-Proxy-Reason: ${reasonPhrase(d.reason)}\r\n`);
+/** srt shows a configured deniedDomainReasons entry to the client as the
+ *  403's status phrase (what a CONNECT client prints). */
+export function deniedResponse(d: Pick<Decision, 'reason'> & { configuredReason?: boolean }): string {
+  return rawResponse(403, d.configuredReason ? reasonPhrase(d.reason) : 'Forbidden', DENY_BODY, `X-Proxy-Error: blocked-by-allowlist\r\nX-Proxy-Reason: ${reasonPhrase(d.reason)}\r\n`);
 }
 
 function stripHopByHop(raw: string[]): OutgoingHttpHeaders {
@@ -274,8 +276,8 @@ export class HttpProxy {
     req.pipe(upReq);
   }
 
-  private deny(res: ServerResponse, d: Pick<Decision, 'reason'>): void {
-    res.writeHead(403, 'Forbidden', {
+  private deny(res: ServerResponse, d: Pick<Decision, 'reason'> & { configuredReason?: boolean }): void {
+    res.writeHead(403, d.configuredReason ? reasonPhrase(d.reason) : 'Forbidden', {
       'Content-Type': 'text/plain',
       'X-Proxy-Error': 'blocked-by-allowlist',
       'X-Proxy-Reason': reasonPhrase(d.reason),

@@ -47,7 +47,7 @@ export interface NetRequest {
 
 export type Decision =
   | { allow: true; host: string; port: number; reason: string }
-  | { allow: false; host: string; port: number; reason: string; invalid?: boolean };
+  | { allow: false; host: string; port: number; reason: string; invalid?: boolean; configuredReason?: boolean };
 
 /** Validates and compiles the config; throws one Error naming the bad entry. */
 export function compilePolicy(cfg: NetworkConfig | undefined): CompiledPolicy {
@@ -98,7 +98,9 @@ export async function decide(
 
   for (const p of policy.denied) {
     if (matches(p, host, port)) {
-      return { allow: false, host, port, reason: sanitizeReason(policy.reasons.get(p.source) ?? 'host is on the deny list') };
+      const configured = policy.reasons.get(p.source);
+      if (configured !== undefined) return { allow: false, host, port, reason: sanitizeReason(configured), configuredReason: true };
+      return { allow: false, host, port, reason: 'host is on the deny list' };
     }
   }
   // A per-command deny can only narrow, so it is checked with the global

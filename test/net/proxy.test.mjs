@@ -86,7 +86,7 @@ test('CONNECT denied: 403 blocked-by-allowlist, violation recorded with command 
   assert.equal(session.violations.getViolationsForCommand('curl something').at(-1), v);
   assert.ok(debugLines.some((l) => l.includes(name)));
   const r = (await exchange(session.relaySocket, token, 3128, connectReq('blocked.allowed.test:443'))).toString();
-  assert.match(r, /^HTTP\/1.1 403 /);
+  assert.match(r, /^HTTP\/1.1 403 use allowed\.test\r\n/, 'srt: a configured reason is the status phrase');
   assert.match(session.violations.getViolations(1)[0].line, /\(use allowed\.test\)/);
 });
 
