@@ -10,7 +10,7 @@
 import socket, ssl, sys, threading, time
 
 
-def recv_some(s, idle=0.3, total=4.0):
+def recv_some(s, idle=0.3, total=2.5):
     s.settimeout(total)
     out = b''
     try:
