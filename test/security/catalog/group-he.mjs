@@ -35,6 +35,22 @@ entry('H1', 'Plant files the host will later execute', (ctx) => {
     assert.equal(readFileSync(join(p.W, '.git', 'config'), 'utf8'), 'orig\n');
     assert.ok(!existsSync(join(p.W, '.vscode')) && !existsSync(join(p.home, '.bashrc')) && !existsSync(join(p.W, '.bashrc')));
     assert.ok(!existsSync(join(p.W, '.git', 'hooks', 'pre-commit')));
+    // A weaker policy or agent settings planted for the next run: with the
+    // project as HOME, every settings lookup location stays read-only.
+    const hs = p.sh(
+      [
+        'echo "{}" > ~/.srt-settings.json 2>/dev/null && echo PLANTED-srt-settings',
+        'mkdir -p ~/.config/cordon 2>/dev/null && echo "{}" > ~/.config/cordon/settings.json 2>/dev/null && echo PLANTED-cordon-settings',
+        'mkdir -p .claude 2>/dev/null; echo "{}" > .claude/settings.json 2>/dev/null && echo PLANTED-claude-settings',
+        'echo "{}" > .claude/settings.local.json 2>/dev/null && echo PLANTED-claude-local',
+        'echo CORDON-RAN',
+      ].join('; '),
+      [],
+      { HOME: p.W },
+    );
+    ran(assert, hs);
+    assert.doesNotMatch(hs.stdout, /PLANTED/);
+    assert.ok(!existsSync(join(p.W, '.srt-settings.json')) && !existsSync(join(p.W, '.config', 'cordon', 'settings.json')));
     if (haveGit) hooksPathStaysProtected(p);
     const git = haveGit ? gitRelocation(p) : 'git not installed';
     ctx.residual(`.git/config, hooks, agent and shell rc files protected; .envrc/Makefile writable by design; ${git}`);
