@@ -102,8 +102,16 @@ fn start_unix_supervisor(cfg: &mut args::RunConfig) -> Result<(), SetupError> {
         // Only the channel survives (this also closes the command's end).
         let _ = sys::new_session();
         let _ = sys::close_fds_except(3, &[sup_raw]);
-        // Pin the allowed sockets before the sandbox exists.
+        // Hardened and pinned before the sandbox exists; the ready byte
+        // lets the launcher go on only then.
+        if let Err(e) = unixsock::harden() {
+            report("unix socket supervisor", &e);
+            return 125;
+        }
         let pinned = unixsock::pin_all(&snapshot);
+        if sys::write_all_fd(sup_raw, b"R").is_err() {
+            return 125;
+        }
         match sys::filter::recv_fd(sup_raw) {
             Ok(listener) => unixsock::serve(listener, pinned),
             // The command never started (setup failed): nothing to serve.
@@ -111,8 +119,12 @@ fn start_unix_supervisor(cfg: &mut args::RunConfig) -> Result<(), SetupError> {
         }
     })
     .map_err(|e| SetupError::new("fork unix socket supervisor", sys::errno_text(&e)))?;
-    let _ = pid;
     drop(sup_end);
+    let mut ready = [0u8; 1];
+    if !matches!(sys::read_fd(cmd_end.as_raw_fd(), &mut ready), Ok(1)) || ready[0] != b'R' {
+        let _ = sys::wait_pid(pid, false);
+        return Err(SetupError::new("unix socket supervisor", "did not start".to_string()));
+    }
     let fd = cmd_end.into_raw_fd();
     SUPERVISOR_FD.store(fd, std::sync::atomic::Ordering::Relaxed);
     cfg.keep_fds.push(fd);

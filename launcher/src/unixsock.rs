@@ -175,7 +175,19 @@ fn handle(listener: RawFd, n: sys::SeccompNotif, allowed: &[Pinned]) {
 /// gone (the listener hangs up), then exits. Never returns.
 #[allow(dead_code)] // the contract's entry point; the launcher pins earlier via pin_all + serve
 pub fn supervise(listener: OwnedFd, cfg: &RunConfig) -> ! {
+    if let Err(e) = harden() {
+        eprintln!("cordon-launcher: unix socket supervisor: {e}");
+        std::process::exit(125);
+    }
     serve(listener, pin_all(cfg))
+}
+
+/// Non-dumpable (the sandbox cannot ptrace or read our memory even if it
+/// found our pid) and under the supervisor's seccomp filter. The launcher
+/// calls this first thing in the forked supervisor, before the sandbox exists.
+pub fn harden() -> Result<(), String> {
+    sys::set_dumpable(false).map_err(|e| format!("dumpable: {e}"))?;
+    crate::seccomp::install_supervisor_filter()
 }
 
 /// Pins every allowed socket. The launcher calls this before the sandbox
@@ -187,16 +199,9 @@ pub fn pin_all(cfg: &RunConfig) -> Vec<Pinned> {
     }
 }
 
-/// `supervise` with sockets pinned earlier by `pin_all`.
+/// `supervise` after `harden`, with sockets pinned earlier by `pin_all`.
 pub fn serve(listener: OwnedFd, allowed: Vec<Pinned>) -> ! {
     let allowed = Arc::new(allowed);
-    // Non-dumpable: the sandbox cannot ptrace or read our memory even
-    // if it found our pid.
-    let _ = sys::set_dumpable(false);
-    if let Err(e) = crate::seccomp::install_supervisor_filter() {
-        eprintln!("cordon-launcher: unix socket supervisor: {e}");
-        std::process::exit(125);
-    }
     let fd = listener.as_raw_fd();
     loop {
         match sys::wait_readable(fd) {

@@ -51,8 +51,17 @@ test('relay and unix-socket supervisor run under their own seccomp filter with N
       // helpers are not in the sandbox's pid namespace: one NSpid entry
       .filter(({ st }) => st && String(st.NSpid).split(/\s+/).length === 1);
     assert.ok(helpers.length >= 2, `expected relay and supervisor, found ${helpers.map((h) => h.pid)}`);
-    for (const { pid, st } of helpers) {
-      assert.equal(st.Seccomp, '2', `helper ${pid} unfiltered (${WHO})`);
+    for (const { pid } of helpers) {
+      // A helper may still be between fork and its filter while the command
+      // already runs (it serves nothing before the filter is on), so wait
+      // for the state instead of sampling one instant.
+      let st = status(pid);
+      for (let i = 0; i < 100 && st && st.Seccomp !== '2'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        st = status(pid);
+      }
+      if (!st) continue; // ended meanwhile
+      assert.equal(st.Seccomp, '2', `helper ${pid} unfiltered (${WHO}, launcher ${child.pid}): ${st.Name} ppid ${st.PPid}`);
       assert.equal(st.NoNewPrivs, '1', `helper ${pid}`);
     }
   } finally {

@@ -87,7 +87,8 @@ test('--allow-unix-socket: a racing thread rewriting the sockaddr never reaches 
   const connected = got.get('race_connected');
   const denied = got.get('race_denied');
   assert.equal(connected + denied + got.get('race_other'), 300);
-  assert.ok(connected > 0, 'some connects saw the allowed address');
+  // How many connects saw the allowed address depends on scheduling, so it
+  // is not asserted; that the allowed path works is the test above.
   // Every successful connect went to the allowed server (accepted as this
   // event loop gets to them).
   await until(() => hits.ok - b0.ok >= connected);
