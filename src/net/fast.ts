@@ -36,6 +36,10 @@ export class RelayControl {
       }
     });
     socket.on('error', () => socket.destroy());
+    // The relay socket server is allowHalfOpen: without this, a relay that
+    // exits leaves its control connection half-open here, one descriptor
+    // per command for the session's lifetime (found by the soak).
+    socket.on('end', () => socket.destroy());
     socket.on('close', () => {
       this.closed = true;
       for (const done of this.dials.values()) done(5 /* EIO */);

@@ -1,0 +1,122 @@
+// What the reliability checks look at on the host: processes of *our*
+// launcher copy, this process's descriptors, RSS and mounts, and directory
+// listings. A soak or fault run uses a private copy of cordon-launcher
+// (CORDON_LAUNCHER), so "a process whose exe is that copy" names exactly the
+// launchers, PID 1s, relays and egress helpers of this run, even while other
+// test files run sandboxes in parallel. A command inside a sandbox cannot
+// outlive its PID 1 (the kernel kills the pid namespace), so no launcher
+// process left means nothing of the sandbox is left.
+import { readdirSync, readlinkSync, readFileSync, copyFileSync, chmodSync, mkdtempSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+
+/** Copies the launcher into a fresh dir so its processes are ours alone. */
+export function privateLauncher(src) {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-rel-bin-'));
+  chmodSync(dir, 0o755);
+  const path = join(dir, 'cordon-launcher');
+  copyFileSync(src, path);
+  chmodSync(path, 0o755);
+  return { dir, path };
+}
+
+function pids() {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+}
+
+/** Live processes running `exe` (the private launcher copy). */
+export function launcherProcesses(exe) {
+  const out = [];
+  for (const pid of pids()) {
+    let target;
+    try {
+      target = readlinkSync(`/proc/${pid}/exe`);
+    } catch {
+      continue;
+    }
+    if (target === exe || target === `${exe} (deleted)`) {
+      let state = '?';
+      try {
+        state = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '')[0];
+      } catch {
+        continue;
+      }
+      out.push({ pid, state });
+    }
+  }
+  return out;
+}
+
+/** Processes whose parent is `ppid` (unreaped or running children). */
+export function childrenOf(ppid) {
+  const out = [];
+  for (const pid of pids()) {
+    try {
+      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[1]) === ppid) out.push(pid);
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+export function fdCount() {
+  return readdirSync('/proc/self/fd').length;
+}
+
+export function socketFds() {
+  let n = 0;
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:')) n++;
+    } catch {
+      /* the readdir's own fd */
+    }
+  }
+  return n;
+}
+
+export function mounts() {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' ').slice(3, 5).join(' '))
+    .sort();
+}
+
+/** Every path under dir (relative), for before/after comparisons. */
+export function listing(dir) {
+  const out = [];
+  const walk = (d, rel) => {
+    let names;
+    try {
+      names = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of names) {
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      out.push(r);
+      if (e.isDirectory()) walk(join(d, e.name), r);
+    }
+  };
+  if (existsSync(dir)) walk(dir, '');
+  return out.sort();
+}
+
+/** Waits (polling) until fn() is truthy or ms pass; returns the last value. */
+export async function until(fn, ms = 5000, step = 25) {
+  const end = Date.now() + ms;
+  let v = fn();
+  while (!v && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, step));
+    v = fn();
+  }
+  return v;
+}
+
+export function rssMiB() {
+  return Math.round((process.memoryUsage().rss / 1048576) * 10) / 10;
+}
