@@ -2,7 +2,7 @@
 // through the cordon CLI with the default policy.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, mkdirSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { have, cordon } from '../../helpers.mjs';
@@ -50,10 +50,16 @@ entry('H1', 'Plant files the host will later execute', (ctx) => {
     );
     ran(assert, hs);
     assert.doesNotMatch(hs.stdout, /PLANTED/);
+    // With HOME as the writable root, login/PATH files outside the protected
+    // lists stay writable (reported, not asserted: see the threat model).
+    const homeFiles = ['.local/bin/ls', '.pam_environment', '.xprofile', '.cargo/config.toml', '.config/autostart/x.desktop', '.config/fish/config.fish'];
+    const hw = p.sh(homeFiles.map((f) => `mkdir -p ${dirname(f)} 2>/dev/null; echo x > ${f} 2>/dev/null && echo "WRITABLE ${f}"`).join('; ') + '; echo CORDON-RAN', [], { HOME: p.W });
+    ran(assert, hw);
+    const writableHome = [...hw.stdout.matchAll(/^WRITABLE (\S+)$/gm)].map((m) => `~/${m[1]}`);
     assert.ok(!existsSync(join(p.W, '.srt-settings.json')) && !existsSync(join(p.W, '.config', 'cordon', 'settings.json')));
     if (haveGit) hooksPathStaysProtected(p);
     const git = haveGit ? gitRelocation(p) : 'git not installed';
-    ctx.residual(`.git/config, hooks, agent and shell rc files protected; .envrc/Makefile writable by design; ${git}`);
+    ctx.residual(`.git/config, hooks, agent and shell rc files protected; .envrc/Makefile writable by design; ${git}${writableHome.length ? `; HOME as writable root: ${writableHome.join(' ')} writable` : ''}`);
   } finally {
     p.cleanup();
   }
