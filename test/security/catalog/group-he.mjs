@@ -1,11 +1,11 @@
 // Catalog groups H (persistence and host-side execution) and E (environment)
 // through the cordon CLI with the default policy.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, mkdirSync, writeFileSync, rmSync, chmodSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, writeFileSync, rmSync, chmodSync, cpSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { have, cordon } from '../../helpers.mjs';
+import { have, cordon, ROOT } from '../../helpers.mjs';
 import { entry, project, ran } from './harness.mjs';
 import { SandboxManager } from '../../../dist/index.js';
 import { makeRepo } from '../fs-util.mjs';
@@ -141,11 +141,36 @@ entry('H2', "Hijack the launcher's helper lookup", () => {
     assert.match(r.stdout, /sandbox=1/);
     assert.doesNotMatch(r.stdout, /UNSANDBOXED/);
     for (const f of ['cordon-launcher', 'bwrap', 'socat', 'rg', 'node', 'cwd']) assert.ok(!existsSync(join(p.root, `pwned-${f}`)), `planted ${f} ran`);
+    installedCopyStaysProtected(p);
   } finally {
     rmSync(`/etc/${tag}`, { force: true });
     p.cleanup();
   }
 });
+
+/** cordon installed inside the project (npm i, or its own checkout): the
+ *  command must not replace what the next host-side run loads: dist/, the
+ *  launcher, and the dependencies dist/ imports (zod, loaded with a settings
+ *  file). A modified node_modules/zod would run on the host, unsandboxed. */
+function installedCopyStaysProtected(p) {
+  const proj = join(p.root, 'proj');
+  mkdirSync(join(proj, 'node_modules'), { recursive: true });
+  cpSync(join(ROOT, 'dist'), join(proj, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(proj, 'package.json'));
+  cpSync(join(ROOT, 'node_modules', 'zod'), join(proj, 'node_modules', 'zod'), { recursive: true });
+  const zodMain = join(proj, 'node_modules', 'zod', JSON.parse(readFileSync(join(proj, 'node_modules', 'zod', 'package.json'), 'utf8')).main ?? 'index.js');
+  const before = readFileSync(zodMain, 'utf8');
+  const r = spawnSync(process.execPath, [join(proj, 'dist', 'cli.js'), '--', '/bin/sh', '-c', [
+    `echo '//x' >> ${zodMain} 2>/dev/null && echo WROTE-zod`,
+    'echo "//x" >> node_modules/zod/package.json 2>/dev/null && echo WROTE-zod-pkg',
+    'echo x >> dist/cli.js 2>/dev/null && echo WROTE-cli',
+    'echo x > dist/config/schema.js 2>/dev/null && echo WROTE-schema',
+    'mv node_modules/zod node_modules/zod2 2>/dev/null && echo MOVED-zod',
+    'echo CORDON-RAN'].join('; ')], { cwd: proj, env: p.env, encoding: 'utf8' });
+  ran(assert, r);
+  assert.doesNotMatch(r.stdout, /WROTE|MOVED/, "cordon's own code or its dependencies were replaceable from inside");
+  assert.equal(readFileSync(zodMain, 'utf8'), before);
+}
 
 entry('E1', 'Secrets in the environment', async (ctx) => {
   const p = project();
