@@ -67,7 +67,7 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
   };
 
   /** Protected paths (existing or not) to be made unwritable at the end. */
-  const protect: Array<{ path: string; root?: string; why: string }> = [];
+  const protect: Protect[] = [];
 
   const spelled = (entry: string): string[] => {
     const abs = absolutize(entry, facts.cwd, facts.home);
@@ -279,7 +279,12 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       if (fsx.lstat(root)?.kind !== 'dir') continue;
       const git = fsx.lstat(posix.join(root, '.git'));
       const gitKind = git === undefined ? 'absent' : git.kind === 'dir' ? 'dir' : git.kind === 'file' ? 'file' : 'other';
-      for (const rel of topLevelProtected(allowGitConfig, gitKind)) protect.push({ path: posix.join(root, rel), root, why: 'mandatory' });
+      for (const rel of topLevelProtected(allowGitConfig, gitKind))
+        protect.push({ path: posix.join(root, rel), root, why: 'mandatory' });
+      // commondir relocates where git reads config (core.fsmonitor runs a
+      // command). Protected when present only: a placeholder of any kind
+      // would make every git command in the repository fail meanwhile.
+      if (gitKind === 'dir' && fsx.lstat(posix.join(root, '.git', 'commondir'))) protect.push({ path: posix.join(root, '.git', 'commondir'), root, why: 'mandatory' });
       const nested = findNested(root, maxDepth, allowGitConfig, fsx);
       if (nested.truncated) notes.push(`mandatory deny scan of ${root} stopped early (too many directories); deeper ones are not protected`);
       for (const p of nested.found) protect.push({ path: p, root, why: 'mandatory' });
@@ -333,8 +338,15 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
   };
 }
 
+/** A path to make unwritable at the end (existing or not). */
+interface Protect {
+  path: string;
+  root?: string;
+  why: string;
+}
+
 function protectMounts(
-  protect: Array<{ path: string; root?: string; why: string }>,
+  protect: Protect[],
   writableRoots: string[],
   stateAt: (p: string) => State,
   fsx: Facts['fs'],
@@ -348,6 +360,12 @@ function protectMounts(
     return s.visible && s.writable;
   };
   const underDone = (p: string) => done.some((d) => isUnder(p, d));
+  const insideRepo = (dir: string): boolean => {
+    for (let a = posix.dirname(dir); ; a = posix.dirname(a)) {
+      if (fsx.lstat(posix.join(a, '.git'))) return true;
+      if (a === '/') return false;
+    }
+  };
   const rootOf = (p: string) =>
     writableRoots.filter((r) => isUnder(p, r) && r !== p).sort((a, b) => depth(b) - depth(a))[0];
 
@@ -361,22 +379,37 @@ function protectMounts(
     // component, so nothing can be created beneath it).
     const rel = posix.relative(root, item.path).split('/');
     let cur = root;
-    let target: { path: string; op: 'ro-bind' | 'mask' } | undefined;
+    let target: { path: string; op: 'ro-bind' | 'mask'; dir?: boolean } | undefined;
     for (let i = 0; i < rel.length; i++) {
       cur = posix.join(cur, rel[i]!);
       const st = fsx.lstat(cur);
       if (!st || st.kind === 'symlink') {
-        target = { path: cur, op: 'mask' };
+        // A missing .git inside a repository gets an empty *directory* as its
+        // placeholder: git skips it and keeps finding the repository above
+        // (an empty file named .git is "invalid gitfile format", in here and
+        // for the host's git meanwhile). Everything else gets the launcher's
+        // file placeholder, which concurrent sandboxes share safely.
+        target = { path: cur, op: 'mask', dir: !st && posix.basename(cur) === '.git' && insideRepo(posix.dirname(cur)) };
         if (st) notes.push(`${cur} is a symlink at a protected path; masked, not followed`);
         break;
       }
-      if (i === rel.length - 1) target = { path: cur, op: 'ro-bind' };
+      if (i === rel.length - 1) {
+        // An empty file or directory may be a placeholder of a concurrent
+        // sandbox in the same directory: `mask` (not a bind) lets the
+        // launcher adopt it, so its owner's clean-up cannot lift our cover.
+        // For a genuinely empty one the two are the same: empty, read-only.
+        const empty = (st.kind === 'file' && st.size === 0) || (st.kind === 'dir' && (fsx.readdir(cur)?.length ?? 1) === 0);
+        target = { path: cur, op: empty ? 'mask' : 'ro-bind' };
+      }
     }
     if (!target || underDone(target.path)) continue;
     if (!writableHere(posix.dirname(target.path)) && !writableHere(target.path)) continue;
     if (target.op === 'ro-bind' && !writableHere(target.path)) continue;
     for (let a = posix.dirname(target.path); a !== root && isUnder(a, root); a = posix.dirname(a)) pins.add(a);
     done.push(target.path);
+    // `dir` first makes the placeholder an empty directory (the launcher
+    // removes it afterwards like any placeholder); mask then covers it.
+    if (target.op === 'mask' && target.dir) out.push({ op: 'dir', dst: target.path });
     out.push(target.op === 'mask' ? { op: 'mask', path: target.path } : { op: 'ro-bind', src: target.path, dst: target.path });
   }
   const pinMounts: Mount[] = [...pins]

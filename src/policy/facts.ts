@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 export interface StatFact {
   kind: 'dir' | 'file' | 'symlink' | 'other';
   mtimeMs: number;
+  size?: number;
 }
 
 export interface FsFacts {
@@ -76,7 +77,7 @@ export const realFs: FsFacts = {
   lstat(p) {
     try {
       const st = lstatSync(p);
-      return { kind: kindOf(st), mtimeMs: st.mtimeMs };
+      return { kind: kindOf(st), mtimeMs: st.mtimeMs, size: st.size };
     } catch {
       return undefined;
     }

@@ -34,9 +34,6 @@ export function topLevelProtected(allowGitConfig: boolean, dotGitKind: 'dir' | '
   if (dotGitKind === 'file' || dotGitKind === 'other') out.push('.git');
   else {
     out.push('.git/hooks');
-    // commondir relocates where git reads config from (core.fsmonitor runs
-    // a command): as dangerous as config itself.
-    out.push('.git/commondir');
     if (!allowGitConfig) out.push('.git/config');
   }
   return out;

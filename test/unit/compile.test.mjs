@@ -54,7 +54,7 @@ function fakeFs(entries) {
     nodes,
     lstat: (p) => {
       const n = nodes.get(p);
-      return n ? { kind: n.kind, mtimeMs: n.mtimeMs } : undefined;
+      return n ? { kind: n.kind, mtimeMs: n.mtimeMs, size: n.kind === 'file' ? (n.text ?? 'x').length : 4096 } : undefined;
     },
     realpath,
     readFile: (p) => nodes.get(p)?.text,
@@ -133,7 +133,7 @@ test('a missing denyWrite path under a writable root is masked (placeholder, rem
 });
 
 test('mandatory denies come last: existing ones ro-bound, missing ones masked, parents pinned first', () => {
-  const p = plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/hooks/', '/w/.git/config', '/w/.bashrc', '/w/src/a.js']);
+  const p = plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/hooks/pre-commit.sample', '/w/.git/config', '/w/.bashrc', '/w/src/a.js']);
   const m = ops(p);
   const bind = idx(m, 'bind /w');
   const pin = idx(m, 'pin /w/.git');
@@ -141,7 +141,7 @@ test('mandatory denies come last: existing ones ro-bound, missing ones masked, p
   assert.ok(pin < idx(m, 'ro-bind /w/.git/hooks'));
   assert.ok(pin < idx(m, 'ro-bind /w/.git/config'));
   assert.ok(idx(m, 'ro-bind /w/.bashrc') > bind);
-  assert.ok(m.includes('mask /w/.git/commondir'), 'a commondir cannot be planted');
+  assert.ok(!m.some((x) => x.includes('commondir')), 'no commondir placeholder (it would break git meanwhile)');
   for (const f of ['.bash_profile', '.zshrc', '.zprofile', '.profile', '.gitconfig', '.gitmodules', '.ripgreprc', '.mcp.json', '.vscode', '.idea', '.claude'])
     assert.ok(idx(m, `mask /w/${f}`) > bind, f);
   // Everything after the last rule mount is mandatory: nothing policy-related is emitted after.
@@ -150,7 +150,7 @@ test('mandatory denies come last: existing ones ro-bound, missing ones masked, p
 });
 
 test('allowGitConfig leaves .git/config writable but keeps hooks protected', () => {
-  const m = ops(plan({ filesystem: { allowWrite: ['.'], allowGitConfig: true } }, ['/w/.git/hooks/', '/w/.git/config']));
+  const m = ops(plan({ filesystem: { allowWrite: ['.'], allowGitConfig: true } }, ['/w/.git/hooks/x.sample', '/w/.git/config']));
   assert.ok(!m.includes('ro-bind /w/.git/config'));
   assert.ok(m.includes('ro-bind /w/.git/hooks'));
 });
@@ -167,7 +167,7 @@ test('a .git file (worktree/submodule) is protected itself', () => {
 });
 
 test('nested mandatory denies down to mandatoryDenySearchDepth, node_modules skipped', () => {
-  const fsEntries = ['/w/a/.bashrc', '/w/a/b/.vscode/', '/w/a/b/c/d/.bashrc', '/w/node_modules/x/.bashrc', '/w/r/.git/config', '/w/r/.git/HEAD'];
+  const fsEntries = ['/w/a/.bashrc', '/w/a/b/.vscode/s.json', '/w/a/b/c/d/.bashrc', '/w/node_modules/x/.bashrc', '/w/r/.git/config', '/w/r/.git/HEAD'];
   const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, fsEntries));
   assert.ok(m.includes('ro-bind /w/a/.bashrc'));
   assert.ok(m.includes('ro-bind /w/a/b/.vscode'));
@@ -406,11 +406,11 @@ test('cwd /tmp: the command starts in the private /tmp; the host /tmp is never b
 
 test('core.hooksPath inside the project (husky) is protected like .git/hooks', () => {
   const cfg = '[core]\n\trepositoryformatversion = 0\n\thooksPath = .husky\n';
-  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/hooks/', `/w/.git/config := ${cfg}`, '/w/.husky/']));
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/hooks/', `/w/.git/config := ${cfg}`, '/w/.husky/pre-commit']));
   assert.ok(m.includes('ro-bind /w/.husky'), m.join('\n'));
   const missing = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/hooks/', '/w/.git/config := [core]\n hooksPath = "tools/hooks" ; c', '/w/tools/']));
   assert.ok(missing.includes('mask /w/tools/hooks'), missing.join('\n'));
-  const nested = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/r/.git/HEAD', '/w/r/.git/config := [Core]\nhookspath=h', '/w/r/h/']));
+  const nested = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/r/.git/HEAD', '/w/r/.git/config := [Core]\nhookspath=h', '/w/r/h/x']));
   assert.ok(nested.includes('ro-bind /w/r/h'), nested.join('\n'));
 });
 
@@ -418,4 +418,21 @@ test('gitHooksPath reads only [core] hooksPath, last one wins, quotes and commen
   assert.equal(gitHooksPath('[core]\nhooksPath = a\n[alias]\nhooksPath = b\n[core]\n  hookspath = "c d" # x\n'), 'c d');
   assert.equal(gitHooksPath('[remote "o"]\nhooksPath = x\n'), undefined);
   assert.equal(gitHooksPath('[core]\nhooksPath = .husky/_ ; husky\n'), '.husky/_');
+});
+
+test('a missing .git inside a parent repository gets a directory placeholder (git keeps finding the repo above)', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/r/.git/HEAD', '/r/w/a'], { cwd: '/r/w' }));
+  assert.equal(idx(m, 'dir /r/w/.git') + 1, idx(m, 'mask /r/w/.git'));
+  assert.ok(!m.includes('dir /r/w/.vscode') && m.includes('mask /r/w/.vscode'));
+  const solo = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/a']));
+  assert.ok(!solo.includes('dir /w/.git') && solo.includes('mask /w/.git'));
+  const c = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.git/HEAD', '/w/.git/commondir := ../x']));
+  assert.ok(c.includes('ro-bind /w/.git/commondir'));
+});
+
+test('an empty protected file or directory (maybe a concurrent sandbox\'s placeholder) is masked, not bound', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.bashrc := ', '/w/.vscode/', '/w/.zshrc := x', '/w/.idea/ws.xml']));
+  assert.ok(m.includes('mask /w/.bashrc') && m.includes('mask /w/.vscode'));
+  assert.ok(!m.includes('dir /w/.vscode'), 'an existing empty dir needs no dir op');
+  assert.ok(m.includes('ro-bind /w/.zshrc') && m.includes('ro-bind /w/.idea'));
 });
