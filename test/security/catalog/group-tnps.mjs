@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { CLI, LAUNCHER, BASE_MOUNTS, ROOT, cordon, launcher } from '../../helpers.mjs';
 import { ERRNO, parseResults } from '../attacks/build.mjs';
 import { entry, project, ran, attacks, pyScript, cordonAsync, PY } from './harness.mjs';
-import { Sandbox } from '../../../dist/index.js';
+import { Sandbox, SandboxManager } from '../../../dist/index.js';
 
 const { EPERM, ENOSYS, EBADF, EACCES } = ERRNO;
 
@@ -359,7 +359,8 @@ entry('S4', 'Default-allow filter meets a new or alternate syscall', () => {
   }
 });
 
-entry('S5', 'Ordering: untrusted code runs before the filter', () => {
+entry('S5', 'Ordering: untrusted code runs before the filter', async () => {
+  await wrapQuoting();
   const p = project();
   try {
     // grep is exec'd directly by the launcher: its first instruction already
@@ -374,6 +375,30 @@ entry('S5', 'Ordering: untrusted code runs before the filter', () => {
     p.cleanup();
   }
 });
+
+/** No part of a SandboxManager-wrapped command runs outside the sandbox. */
+async function wrapQuoting() {
+  // The srt-compatible wrap string goes through the caller's shell first: a
+  // command that breaks out of its quoting would run there, unfiltered.
+  const p = project();
+  const M = join(p.root, 'OUT');
+  try {
+    await SandboxManager.initialize({ filesystem: { denyRead: [], allowWrite: [p.W], denyWrite: [] } });
+    const payloads = [
+      `echo a'; touch ${M}1; echo '`, `echo "$(touch ${M}2)"`, 'echo `touch ' + M + '3`', `echo a\ntouch ${M}4`,
+      `echo a\\'; touch ${M}5 #`, `echo '\\''; touch ${M}6`, `echo a\r\ntouch ${M}7`, `echo $'\\x27'; touch ${M}8`,
+    ];
+    for (const pl of payloads) {
+      const w = await SandboxManager.wrapWithSandbox(pl);
+      spawnSync(w, { shell: true, stdio: 'ignore', cwd: p.W });
+    }
+    const escaped = payloads.map((_, i) => `${M}${i + 1}`).filter((f) => existsSync(f));
+    assert.deepEqual(escaped, [], 'part of a wrapped command ran on the host');
+  } finally {
+    await SandboxManager.reset();
+    p.cleanup();
+  }
+}
 
 entry('S6', 'Kernel keyring', () => {
   expectAll(attacks().attack('real'), { keyctl_get_session: EPERM, add_key_user: EPERM, request_key_user: EPERM });
