@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { startNetwork } from '../../dist/net/session.js';
 import { LAUNCHER, BASE_MOUNTS, run, tempDir } from '../helpers.mjs';
 import { fakeDns, httpOrigin, httpsOrigin, testCert, listen, inNetSandbox, kv } from './net-helpers.mjs';
@@ -355,4 +356,36 @@ test('a server-first protocol through CONNECT gets its banner while the proxy wa
   } finally {
     await origin.close();
   }
+});
+
+test('the egress helper lives outside the sandbox and goes when the launcher is killed', async () => {
+  await withSession({}, async (s) => {
+    const env = Object.entries({ PATH: '/usr/bin:/bin', ...s.session.proxyEnv() }).flatMap(([k, v]) => ['--setenv', k, v]);
+    const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--unshare-net', '--relay-socket', s.session.relaySocket, '--relay-token', s.token,
+      '--relay', '3128', '--relay', '1080', '--clearenv', ...env, '--', '/bin/sh', '-c', 'echo up; ls /proc | grep -c "^[0-9]"; exec sleep 60'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    await new Promise((r) => child.stdout.on('data', (d) => { out += d; if (out.split('\n').length > 2) r(); }));
+    // Inside: PID 1, sh, ls and grep; no relay or egress helper.
+    assert.ok(Number(out.split('\n')[1]) <= 4, out);
+    const kids = readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+    assert.equal(kids.length, 3, `relay, egress helper, PID 1: ${kids}`);
+    // Exactly one of them (the egress helper) is in the host's network
+    // namespace. Helpers are non-dumpable: unprivileged, we cannot look.
+    const host = readlinkSync('/proc/self/ns/net');
+    const inHost = kids.map((k) => { try { return readlinkSync(`/proc/${k}/ns/net`) === host; } catch { return undefined; } });
+    if (!inHost.includes(undefined)) assert.equal(inHost.filter(Boolean).length, 1, String(inHost));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('close', r));
+    // PDEATHSIG: every helper dies with the launcher (wait for it, no fixed sleep).
+    const guard = Date.now() + 10_000;
+    for (;;) {
+      const alive = kids.filter((k) => {
+        try { return !/^\S+ \S+ Z/.test(readFileSync(`/proc/${k}/stat`, 'utf8').replace(/\(.*\)/, 'x')); } catch { return false; }
+      });
+      if (alive.length === 0) break;
+      assert.ok(Date.now() < guard, `helpers outlived the launcher: ${alive}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  });
 });
