@@ -81,7 +81,9 @@ entry('X1', 'Ignore the proxy; connect directly', async () => {
       `curl -s -m 5 --noproxy '*' -o /dev/null http://127.0.0.1:${origin.port}/direct; echo "curl=$?"`,
       `env -u HTTPS_PROXY -u HTTP_PROXY -u ALL_PROXY -u https_proxy -u http_proxy -u all_proxy curl -s -m 5 -o /dev/null https://1.1.1.1/; echo "curl=$?"`,
       `bash -c 'echo > /dev/tcp/192.0.2.1/80' 2>/dev/null; echo "devtcp=$?"`,
+      rawCmd('2606:4700:4700::1111', 443, 'x'),
     ]);
+    assert.match(r.stdout, new RegExp(`^CONNECT-ERRNO ${ENETUNREACH}$`, 'm'), 'IPv6 egress');
     // 7: could not connect (refused / unreachable) — the netns has no route out.
     assert.deepEqual([...r.stdout.matchAll(/^curl=(\d+)$/gm)].map((m) => m[1]), ['7', '7']);
     assert.match(r.stdout, /^devtcp=1$/m);
