@@ -374,7 +374,12 @@ test('the egress helper lives outside the sandbox and goes when the launcher is 
     // namespace. Helpers are non-dumpable: unprivileged, we cannot look.
     const host = readlinkSync('/proc/self/ns/net');
     const inHost = kids.map((k) => { try { return readlinkSync(`/proc/${k}/ns/net`) === host; } catch { return undefined; } });
-    if (!inHost.includes(undefined)) assert.equal(inHost.filter(Boolean).length, 1, String(inHost));
+    if (!inHost.includes(undefined)) {
+      assert.equal(inHost.filter(Boolean).length, 1, String(inHost));
+      const status = readFileSync(`/proc/${kids[inHost.indexOf(true)]}/status`, 'utf8');
+      assert.match(status, /^Seccomp:\s+2$/m, 'the egress helper runs under the helper seccomp filter');
+      assert.match(status, /^NoNewPrivs:\s+1$/m);
+    }
     child.kill('SIGKILL');
     await new Promise((r) => child.once('close', r));
     // PDEATHSIG: every helper dies with the launcher (wait for it, no fixed sleep).
