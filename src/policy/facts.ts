@@ -3,7 +3,7 @@
 // and the library pass realFacts().
 import { lstatSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface StatFact {
@@ -124,7 +124,7 @@ export function realFacts(over: Partial<Facts> = {}): Facts {
     tmpdir: tmpdir(),
     fs: realFs,
     mounts: readMounts(),
-    selfPaths: [process.execPath, dirname(dirname(fileURLToPath(import.meta.url)))],
+    selfPaths: selfPaths(),
     now: () => performance.now(),
     ...over,
   };
@@ -136,4 +136,33 @@ function readMounts(): MountFact[] | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The node binary, cordon's dist/ and the packages it imports at run time
+ *  (found as node would find them: node_modules/<name> in dist/ or above). */
+function selfPaths(): string[] {
+  const dist = dirname(dirname(fileURLToPath(import.meta.url)));
+  const out = [process.execPath, dist];
+  let deps: string[] = [];
+  try {
+    const pkg = JSON.parse(readFileSync(join(dirname(dist), 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+    deps = Object.keys(pkg.dependencies ?? {});
+  } catch {
+    /* no package.json next to dist: nothing more to find */
+  }
+  for (const name of deps) {
+    for (let d = dist; ; d = dirname(d)) {
+      const candidate = join(d, 'node_modules', name);
+      try {
+        if (lstatSync(candidate).isDirectory()) {
+          out.push(candidate);
+          break;
+        }
+      } catch {
+        /* keep looking upwards */
+      }
+      if (dirname(d) === d) break;
+    }
+  }
+  return out;
 }
