@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync, closeSync, readdirSync, readFileSync, existsSync, writeFileSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, readdirSync, readFileSync, existsSync, writeFileSync, mkdirSync, cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CLI, LAUNCHER, BASE_MOUNTS, ROOT, cordon, launcher } from '../../helpers.mjs';
@@ -158,6 +158,18 @@ entry('N6', 'Silent namespace downgrade', () => {
   assert.doesNotMatch(r.stdout, /CORDON-RAN/, 'the command ran without its namespaces');
   assert.equal(r.code, 125, `${r.stdout}\n${r.stderr}`);
   assert.equal(r.stderr.trim().split('\n').length, 1, `want one clear line: ${r.stderr}`);
+  // Without its launcher cordon does not fall back to running the command.
+  const p = project();
+  try {
+    cpSync(join(ROOT, 'dist'), join(p.root, 'dist'), { recursive: true });
+    cpSync(join(ROOT, 'package.json'), join(p.root, 'package.json'));
+    rmSync(join(p.root, 'dist', 'cordon-launcher'));
+    const m = spawnSync(process.execPath, [join(p.root, 'dist', 'cli.js'), '--', '/bin/sh', '-c', `touch ${p.root}/RAN`], { cwd: p.W, env: p.env, encoding: 'utf8' });
+    assert.equal(m.status, 125, m.stderr);
+    assert.ok(!existsSync(join(p.root, 'RAN')), 'the command ran without a sandbox');
+  } finally {
+    p.cleanup();
+  }
 });
 
 // ---- P: processes, descriptors, capabilities -----------------------------
