@@ -38,6 +38,7 @@ for (let i = 0; i < argv.length; i++) {
   if (a === '--quick') opt.quick = true;
   else if (a === '--root-only' || a === '--no-unprivileged') opt.rootOnly = true;
   else if (a === '--unprivileged') opt.unpriv = true;
+  else if (a === '--no-renice') {}
   else if (a.startsWith('--only=')) opt.only = new Set(a.slice(7).split(','));
   else if (a === '--child') opt.child = argv[++i];
   else if (a === '--out') opt.out = resolve(argv[++i] ?? '.');
@@ -51,6 +52,13 @@ for (let i = 0; i < argv.length; i++) {
   }
 }
 const Q = opt.quick;
+// On a shared machine other jobs' CPU bursts dominate the noise. As root the
+// bench raises its own priority (inherited by everything it measures, cordon
+// and peers alike, and by the uid 65534 pass); --no-renice turns this off.
+let NICE = os.getPriority(0);
+if (!opt.child && !argv.includes('--no-renice') && process.getuid() === 0) {
+  try { os.setPriority(0, -10); NICE = -10; } catch {}
+}
 const IS_ROOT = process.getuid() === 0;
 const log = (...a) => console.error('[bench]', ...a);
 
@@ -775,7 +783,7 @@ function goals(passes) {
   }
   add('new HTTPS connection', '<= direct + 2 ms', (p) => {
     const a = row(p, 'latency', 'cordon via HTTPS_PROXY (CONNECT)'), d = row(p, 'latency', 'direct (no sandbox)');
-    return a && d ? { measured: `+${fmt(a.median - d.median)} ms`, met: a.median - d.median <= 2 } : { measured: null };
+    return a && d ? { measured: `${signed(a.median - d.median)} ms`, met: a.median - d.median <= 2 } : { measured: null };
   });
   add('whole-sandbox memory vs srt', '<= 1/5 of srt', (p) => {
     const metric = row(p, 'memory', 'cordon CLI (net on)', (r) => r.metric === 'whole sandbox PSS') && row(p, 'memory', 'srt CLI', (r) => r.metric === 'whole sandbox PSS') ? 'whole sandbox PSS' : 'whole sandbox RSS';
@@ -786,6 +794,7 @@ function goals(passes) {
 }
 
 // -------------------------------------------------------------- markdown
+const signed = (x) => (x < 0 ? `−${fmt(-x)}` : `+${fmt(x)}`);
 /** One line per headline measure and pass: the numbers a README quotes. */
 function headline(passes) {
   const out = [];
@@ -816,7 +825,7 @@ function markdown(doc) {
   const L = [];
   L.push(`# cordon benchmark results`);
   L.push('');
-  L.push(`${doc.date} · Linux ${doc.kernel} · ${doc.cpus} CPUs · ${doc.mode} run · node ${doc.tools.node} · srt ${doc.tools.srt ?? 'missing'} · bwrap ${doc.tools.bwrap ?? 'missing'} · cordon ${doc.tools.cordon}`);
+  L.push(`${doc.date} · Linux ${doc.kernel} · ${doc.cpus} CPUs · ${doc.mode} run · nice ${doc.nice} · node ${doc.tools.node} · srt ${doc.tools.srt ?? 'missing'} · bwrap ${doc.tools.bwrap ?? 'missing'} · cordon ${doc.tools.cordon}`);
   L.push('');
   L.push('Medians of interleaved runs (A, B, A, B, …) after a warm-up; min–max in brackets. Ratios compare medians measured in the same run. Produced by `npm run bench`; raw data in `bench/results.json`.');
   L.push('');
@@ -861,7 +870,7 @@ function markdown(doc) {
           else if (x.value >= 1) cmp.push(`${fmt(x.value)}x faster than ${x.to}`);
           else cmp.push(`${fmt(1 / x.value)}x slower than ${x.to}`);
         }
-        if (r.overDirectMs != null) cmp.push(`+${fmt(r.overDirectMs)} ms over direct`);
+        if (r.overDirectMs != null) cmp.push(`${signed(r.overDirectMs)} ms vs direct`);
         L.push(`| ${r.name} |${m} ${fmt(r.median)} | [${fmt(r.min)} – ${fmt(r.max)}] | ${r.n} | ${cmp.join('; ')} |`);
       }
       for (const n of s.notes) L.push(`\n_${n}_`);
@@ -921,6 +930,7 @@ const doc = {
   arch: process.arch,
   cpus: os.cpus().length,
   mode: Q ? 'quick' : 'full',
+  nice: NICE,
   durationS: Math.round((Date.now() - t0) / 1000),
   tools: toolVersions(),
   passes,
