@@ -1,7 +1,7 @@
 // Catalog group F (filesystem and mounts), through the cordon CLI with the
 // default policy: the attack runs inside, the host is checked afterwards.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, mkdirSync, symlinkSync, writeFileSync, rmSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, mkdirSync, symlinkSync, writeFileSync, rmSync, readdirSync, statSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawn } from 'node:child_process';
@@ -38,6 +38,18 @@ entry('F1', 'Write outside writable roots', () => {
     for (const t of [targets[0], targets[2]]) assert.match(r.stdout, new RegExp(`EROFS-${t}`), r.stdout);
     for (const t of [...targets, viaTmp]) assert.ok(!existsSync(t), `${t} exists on the host`);
     assert.ok(existsSync(join(p.W, 'inside')), 'the writable root is writable');
+    // A symlink planted in W by an earlier run turns a later allowWrite of
+    // W/out into a host dir outside every writable root: never followed.
+    const outside = mkdtempSync('/var/tmp/cordon-f1-');
+    try {
+      symlinkSync(outside, join(p.W, 'out'));
+      const s = p.sh(`echo x > out/pwn 2>/dev/null && echo WROTE; echo x > ${outside}/pwn2 2>/dev/null && echo WROTE; echo CORDON-RAN`, ['--allow-write', join(p.W, 'out')]);
+      ran(assert, s);
+      assert.doesNotMatch(s.stdout, /WROTE/);
+      assert.deepEqual(readdirSync(outside), []);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   } finally {
     for (const t of targets) rmSync(t, { force: true });
     p.cleanup();
