@@ -422,6 +422,9 @@ impl Fast {
         while st.ctrl == CtrlState::Pending {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
+                // A host that neither answers nor closes: v1 from now on,
+                // so only this one connection waited.
+                self.set_down(&mut st);
                 return false;
             }
             st = self.changed.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0;
