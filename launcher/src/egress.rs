@@ -171,6 +171,15 @@ mod tests {
         let r = sys::recv_msg(&ours, &mut buf, false).unwrap();
         assert_eq!(decode_reply(&buf[..r.len]), Some((43, 111)));
         assert!(r.fds.is_empty());
+        // IPv6 literals too (when this host has ::1).
+        if let Ok(l6) = TcpListener::bind((Ipv6Addr::LOCALHOST, 0)) {
+            sys::send_msg(&ours, &encode_request(44, l6.local_addr().unwrap()), None, None).unwrap();
+            let r = sys::recv_msg(&ours, &mut buf, false).unwrap();
+            assert_eq!(decode_reply(&buf[..r.len]), Some((44, 0)));
+            assert_eq!(r.fds.len(), 1);
+            let (_a, peer) = l6.accept().unwrap();
+            assert!(peer.is_ipv6());
+        }
         drop(ours);
         h.join().unwrap();
     }
