@@ -89,7 +89,6 @@ export function ignoredKeys(cfg: SandboxRuntimeConfig): string[] {
     ['javaAgentJarPath', 'not used by cordon'],
     ['windows', 'Windows only'],
     ['git', 'not used by cordon'],
-    ['ignoreViolations', 'violations are reported by the proxy only'],
   ];
   for (const [k, why] of top) if (cfg[k] !== undefined) out.push(`${k}: ignored (${why})`);
   if (cfg.network.allowMachLookup !== undefined) out.push('network.allowMachLookup: ignored (macOS only)');
