@@ -24,6 +24,7 @@ import {
 import { AddressGuard, type Resolver } from './resolve.js';
 import { dialViaRelay, handOver, RelayControl, type FastLink } from './fast.js';
 import { SandboxViolationStore, type SandboxViolationEvent } from './violations.js';
+import { sweepStaleSessions } from './sweep.js';
 
 export interface NetworkSessionOptions {
   network: NetworkConfig;
@@ -195,6 +196,8 @@ export async function startNetwork(opts: NetworkSessionOptions): Promise<Network
   const commands = new Map<string, ConnContext>();
   const live = new Set<Socket>();
 
+  // Session dirs of SIGKILLed hosts (stale sockets) go; never delays us.
+  void sweepStaleSessions(opts.tmpDir ?? tmpdir()).catch(() => {});
   const dir = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'cordon-net-'));
   chmodSync(dir, 0o700);
   const relaySocket = join(dir, 'relay.sock');

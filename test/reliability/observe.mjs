@@ -120,3 +120,53 @@ export async function until(fn, ms = 5000, step = 25) {
 export function rssMiB() {
   return Math.round((process.memoryUsage().rss / 1048576) * 10) / 10;
 }
+
+function stat(pid) {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return { pid, comm: st.slice(st.indexOf('(') + 1, st.lastIndexOf(')')), state: rest[0], ppid: Number(rest[1]), start: rest[19] };
+  } catch {
+    return undefined;
+  }
+}
+
+/** `pid` and all its descendants, each with its start time (so a reused pid
+ *  is not mistaken for a survivor). Uses only /proc/PID/stat, which any user
+ *  can read even for the launcher's non-dumpable helpers. */
+export function tree(pid) {
+  const all = pids().map(stat).filter(Boolean);
+  const out = [];
+  const want = new Set([pid]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const p of all) if (!want.has(p.pid) && want.has(p.ppid)) (want.add(p.pid), (grew = true));
+  }
+  for (const p of all) if (want.has(p.pid)) out.push(p);
+  return out;
+}
+
+/** Which of `procs` (from tree()) still exist, zombies excluded. */
+export function survivors(procs) {
+  return procs.filter((p) => {
+    const now = stat(p.pid);
+    return now && now.start === p.start && now.state !== 'Z';
+  });
+}
+
+/** Launcher processes (any copy: they all call themselves cordon-launcher)
+ *  of this uid that lost their parent: a sandbox that outlived its host. */
+export function orphanLaunchers() {
+  const uid = process.getuid?.();
+  return pids()
+    .map(stat)
+    .filter((p) => {
+      if (!p || p.comm !== 'cordon-launcher' || p.ppid !== 1) return false;
+      try {
+        return Number(/Uid:\s+(\d+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))[1]) === uid;
+      } catch {
+        return false;
+      }
+    });
+}

@@ -17,7 +17,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync, readdirSync }
 import { join, resolve, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { privateLauncher, launcherProcesses, childrenOf, fdCount, socketFds, mounts, listing, until, rssMiB } from './observe.mjs';
+import { privateLauncher, launcherProcesses, orphanLaunchers, childrenOf, fdCount, socketFds, mounts, listing, until, rssMiB } from './observe.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
@@ -100,7 +100,9 @@ async function phase(name, count, body) {
   const ms = Date.now() - t0;
   // Nothing of any sandbox may remain. The launcher reaps everything before
   // it exits, so this holds at once; the wait only covers our own reaping.
-  const left = await until(() => launcherProcesses(bin.path).length === 0 && childrenOf(process.pid).length === 0, 3000);
+  // As a non-root user the helpers' exe links are unreadable (non-dumpable),
+  // so orphaned launchers (parent 1) of this uid are checked too.
+  const left = await until(() => launcherProcesses(bin.path).length === 0 && childrenOf(process.pid).length === 0 && orphanLaunchers().length === 0, 3000);
   const end = snapshot();
   const rec = { name, count, ms, perCommandMs: Math.round((ms / count) * 10) / 10, errors: errors.length, start, end, peak, netHits: hits };
   figures.phases.push(rec);
@@ -109,7 +111,7 @@ async function phase(name, count, body) {
     `RSS ${start.rss} -> ${end.rss} MiB (peak ${peak.rss}), launchers peak ${peak.launchers}`);
   for (const e of errors.slice(0, 5)) console.log(`  error: ${e}`);
   check(errors.length === 0, `${name}: ${errors.length} commands failed (first: ${errors[0]})`);
-  check(left, `${name}: processes left: launchers ${JSON.stringify(launcherProcesses(bin.path))}, children ${childrenOf(process.pid)}`);
+  check(left, `${name}: processes left: launchers ${JSON.stringify(launcherProcesses(bin.path))}, orphans ${JSON.stringify(orphanLaunchers())}, children ${childrenOf(process.pid)}`);
   check(end.fds <= start.fds + FD_SLACK, `${name}: descriptors grew ${start.fds} -> ${end.fds}`);
   check(end.sockets <= start.sockets + 1, `${name}: sockets grew ${start.sockets} -> ${end.sockets}`);
   check(end.rss - start.rss <= RSS_BOUND_MIB, `${name}: RSS grew ${start.rss} -> ${end.rss} MiB`);

@@ -1,0 +1,56 @@
+// A host process killed with SIGKILL (the cordon CLI, or a program using the
+// library) cannot remove its session directory: the 0700 dir and its
+// relay.sock stay in the temp dir. Every sandbox ends with its launcher
+// (PDEATHSIG), so such a socket has no listener any more. The next session
+// removes those: only directories named like ours, owned by this uid, older
+// than a grace period, whose relay.sock refuses connections.
+import { connect } from 'node:net';
+import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const NAME = /^cordon-net-[A-Za-z0-9]{6}$/;
+
+function refuses(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ path });
+    const done = (v: boolean) => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(v);
+    };
+    // A live listener that is slow to accept is alive, not stale.
+    const t = setTimeout(() => done(false), 1000);
+    t.unref();
+    s.once('connect', () => done(false));
+    s.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
+  });
+}
+
+/** Removes stale session dirs under `base`; resolves with what it removed. */
+export async function sweepStaleSessions(base: string, graceMs = 30_000): Promise<string[]> {
+  const uid = process.getuid?.();
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(base).filter((n) => NAME.test(n));
+  } catch {
+    return removed;
+  }
+  for (const n of names) {
+    const dir = join(base, n);
+    try {
+      const st = lstatSync(dir);
+      // The socket is made right after the dir, so a young dir may be a
+      // session that is starting (bound, not yet listening).
+      if (!st.isDirectory() || st.uid !== uid || Date.now() - st.mtimeMs < graceMs) continue;
+      const sock = lstatSync(join(dir, 'relay.sock'));
+      if (!sock.isSocket() || sock.uid !== uid) continue;
+      if (!(await refuses(join(dir, 'relay.sock')))) continue;
+      rmSync(dir, { recursive: true, force: true });
+      removed.push(dir);
+    } catch {
+      /* vanished or not ours: leave it */
+    }
+  }
+  return removed;
+}
