@@ -19,6 +19,7 @@ import { DEFAULT_SEARCH_DEPTH, findNested, gitHooksPath, topLevelProtected } fro
 import {
   ENV_DENY_PATTERNS,
   HOME_CREDENTIAL_STORES,
+  HOME_HOST_EXECUTED,
   HOST_PROXY_VARS,
   SYSTEM_READ_ALLOWLIST,
   SYSTEM_SECRETS,
@@ -170,6 +171,12 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       for (const st of stores) {
         const r = resolveReal(st, fsx);
         if (!r.exists && fsx.lstat(posix.dirname(r.path))?.kind === 'dir') protect.push({ path: r.path, why: 'credential store' });
+      }
+      // The same rule for what the host runs from a home (only paths under a
+      // writable root turn into mounts).
+      for (const rel of HOME_HOST_EXECUTED) {
+        const r = resolveReal(posix.join(h, rel), fsx);
+        if (r.exists || fsx.lstat(posix.dirname(r.path))?.kind === 'dir') protect.push({ path: r.path, why: 'run by the host' });
       }
     }
     addEntries('denyRead', SYSTEM_SECRETS, 'system secret', true);

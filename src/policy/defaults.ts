@@ -32,6 +32,33 @@ export const HOME_CREDENTIAL_STORES = [
   '.config/chromium',
 ];
 
+/** Paths under $HOME that the host later runs or trusts — at login, in the
+ *  desktop session, from PATH, or as a tool's configuration that can name a
+ *  program (git's core.fsmonitor, cargo's runner). Write-protected whenever
+ *  $HOME is writable (catalog H1); they stay readable. */
+export const HOME_HOST_EXECUTED = [
+  '.local/bin',
+  '.pam_environment',
+  '.xprofile',
+  '.xsession',
+  '.xsessionrc',
+  '.xinitrc',
+  '.config/autostart',
+  '.config/systemd/user',
+  '.config/environment.d',
+  '.config/git',
+  '.config/fish/config.fish',
+  '.cargo/config',
+  '.cargo/config.toml',
+  '.cargo/bin',
+  '.bun/bin',
+  '.deno/bin',
+  '.vimrc',
+  '.config/nvim',
+  '.tmux.conf',
+  '.inputrc',
+];
+
 /** Host-wide secrets that uid 0 inside the sandbox could otherwise read when
  *  cordon itself runs as root. */
 export const SYSTEM_SECRETS = ['/etc/shadow', '/etc/shadow-', '/etc/gshadow', '/etc/gshadow-', '/etc/security/opasswd', '/etc/sudoers.d'];

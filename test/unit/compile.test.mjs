@@ -389,6 +389,16 @@ test('missing credential stores in a writable home cannot be created', () => {
   assert.ok(!r.some((x) => x.startsWith('mask /home/u/.ssh')));
 });
 
+test('a writable home keeps what the host runs from it read-only (PATH dirs, session files, tool configs)', () => {
+  const m = ops(plan({ filesystem: { allowWrite: ['~'] } }, ['/home/u/.local/bin/tool', '/home/u/.cargo/bin/cargo', '/home/u/.config/', '/w/']));
+  for (const s of ['ro-bind /home/u/.local/bin', 'ro-bind /home/u/.cargo/bin', 'mask /home/u/.config/git', 'mask /home/u/.pam_environment', 'mask /home/u/.cargo/config.toml'])
+    assert.ok(m.includes(s), `${s}\n${m.join('\n')}`);
+  assert.ok(!m.some((x) => x.includes('/home/u/.bun')), 'a missing parent (~/.bun) is not created');
+  // Home not writable: already read-only, so nothing is emitted for it.
+  const r = ops(plan({}, ['/home/u/.local/bin/tool', '/w/']));
+  assert.ok(!r.some((x) => x.includes('/home/u/.local/bin')), r.join('\n'));
+});
+
 test('"." run from / does not make the host writable; an explicit "/" does', () => {
   const p = plan({ filesystem: { allowWrite: ['.'] } }, ['/etc/x'], { cwd: '/' });
   assert.equal(ops(p)[0], 'ro-bind /');
