@@ -29,6 +29,8 @@ import {
 // Under the private /tmp: a tmpfs the launcher can make the mount point in
 // (a path under the read-only host /run cannot be created). The bind is
 // read-only and a mount point, so the file cannot be replaced in place.
+const HOST_RUN = 'run by the host';
+
 export const LAUNCHER_IN_SANDBOX = '/tmp/.cordon/cordon-launcher';
 export const HTTP_PROXY_PORT = 3128;
 export const SOCKS_PROXY_PORT = 1080;
@@ -176,7 +178,7 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       // writable root turn into mounts).
       for (const rel of HOME_HOST_EXECUTED) {
         const r = resolveReal(posix.join(h, rel), fsx);
-        if (r.exists || fsx.lstat(posix.dirname(r.path))?.kind === 'dir') protect.push({ path: r.path, why: 'run by the host' });
+        if (r.exists || fsx.lstat(posix.dirname(r.path))?.kind === 'dir') protect.push({ path: r.path, why: HOST_RUN });
       }
     }
     addEntries('denyRead', SYSTEM_SECRETS, 'system secret', true);
@@ -315,7 +317,11 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       const r = resolveReal(f, fsx);
       if (r.exists) protect.push({ path: r.path, why: "cordon's own files" });
     }
-    mounts.push(...protectMounts(protect, writableRoots, stateAt, fsx, notes));
+    // An allowWrite naming one of the host-run paths (or a path inside it)
+    // re-opens it, as naming a credential store does; an ancestor such as ~
+    // does not.
+    const reopened = (item: Protect) => item.why === HOST_RUN && writableRoots.some((r) => isUnder(r, item.path));
+    mounts.push(...protectMounts(protect.filter((item) => !reopened(item)), writableRoots, stateAt, fsx, notes));
   }
 
   // ---- environment, network, layers ---------------------------------------

@@ -394,6 +394,9 @@ test('a writable home keeps what the host runs from it read-only (PATH dirs, ses
   for (const s of ['ro-bind /home/u/.local/bin', 'ro-bind /home/u/.cargo/bin', 'mask /home/u/.config/git', 'mask /home/u/.pam_environment', 'mask /home/u/.cargo/config.toml'])
     assert.ok(m.includes(s), `${s}\n${m.join('\n')}`);
   assert.ok(!m.some((x) => x.includes('/home/u/.bun')), 'a missing parent (~/.bun) is not created');
+  // Naming the path itself re-opens it; the others stay protected.
+  const o = ops(plan({ filesystem: { allowWrite: ['~', '~/.cargo/bin'] } }, ['/home/u/.local/bin/tool', '/home/u/.cargo/bin/cargo', '/w/']));
+  assert.ok(!o.includes('ro-bind /home/u/.cargo/bin') && o.includes('ro-bind /home/u/.local/bin'), o.join('\n'));
   // Home not writable: already read-only, so nothing is emitted for it.
   const r = ops(plan({}, ['/home/u/.local/bin/tool', '/w/']));
   assert.ok(!r.some((x) => x.includes('/home/u/.local/bin')), r.join('\n'));
