@@ -200,7 +200,7 @@ async function loadConfig(p: Parsed) {
 }
 
 async function explain(p: Parsed): Promise<number> {
-  const [{ config, source, settingsFiles, home }, { compile }, { realFacts }, { launcherPath }, { renderExplain }] = await Promise.all([
+  const [{ config, source, settingsFiles, home }, { compile }, { realFacts, memoFs, realFs }, { launcherPath }, { renderExplain }] = await Promise.all([
     loadConfig(p),
     import('./policy/compile.js'),
     import('./policy/facts.js'),
@@ -211,18 +211,21 @@ async function explain(p: Parsed): Promise<number> {
   // As the run does: the launcher is bound inside only when there is a proxy
   // (for `cordon-launcher connect`, ssh's ProxyCommand).
   const proxy = config.network.allowedDomains.length > 0;
-  const plan = compile(config, realFacts({ home, settingsFiles, ...(proxy ? { launcherPath: launcher } : {}) }), p.command, { publish: p.publish });
+  const plan = compile(config, realFacts({ home, settingsFiles, fs: memoFs(realFs), ...(proxy ? { launcherPath: launcher } : {}) }), p.command, { publish: p.publish });
   process.stdout.write(p.json ? JSON.stringify(plan, null, 2) + '\n' : renderExplain(plan, source, launcher));
   return 0;
 }
 
 async function run(p: Parsed): Promise<number> {
-  const [{ config, source, settingsFiles, home }, { compile }, { realFacts }] = await Promise.all([
+  const [{ config, source, settingsFiles, home }, { compile }, { realFacts, memoFs, realFs }] = await Promise.all([
     loadConfig(p),
     import('./policy/compile.js'),
     import('./policy/facts.js'),
   ]);
-  const plan = compile(config, realFacts({ home, settingsFiles }), p.command, { publish: p.publish });
+  // The compiler's network mode, decided before compiling: the Sandbox
+  // compiles for itself, so a plan made here would be thrown away.
+  if (config.network.allowedDomains.length > 0 || p.publish.length > 0) return runWithSandbox(p, config, source, settingsFiles);
+  const plan = compile(config, realFacts({ home, settingsFiles, fs: memoFs(realFs) }), p.command, { publish: p.publish });
   if (plan.network.mode !== 'none' || plan.network.publish.length) return runWithSandbox(p, config, source, settingsFiles);
   // No host-side network to run: start the launcher directly (the same
   // startLauncher the library uses), which keeps the schema, the proxies and
@@ -233,7 +236,7 @@ async function run(p: Parsed): Promise<number> {
     const { renderExplain } = await import('./explain.js');
     process.stderr.write(renderExplain(plan, source, launcher));
   }
-  const launched = startLauncher(launcherArgs(plan), ['inherit', 'inherit', 'inherit'], launcher);
+  const launched = startLauncher(launcherArgs(plan), ['inherit', 'inherit', 'inherit'], launcher, false);
   forwardSignals(launched.child);
   let r: { code: number | null; signal: NodeJS.Signals | null };
   try {

@@ -76,15 +76,22 @@ function kindOf(st: { isDirectory(): boolean; isFile(): boolean; isSymbolicLink(
 export const realFs: FsFacts = {
   lstat(p) {
     try {
-      const st = lstatSync(p);
-      return { kind: kindOf(st), mtimeMs: st.mtimeMs, size: st.size };
+      // Most paths a compile asks about do not exist (credential stores,
+      // settings candidates): no exception for those, which costs more than
+      // the syscall itself.
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      return st ? { kind: kindOf(st), mtimeMs: st.mtimeMs, size: st.size } : undefined;
     } catch {
       return undefined;
     }
   },
   realpath(p) {
+    // A path whose lstat says ENOENT has a missing component, so realpath
+    // fails too: answered without the throw. The rest goes to the C
+    // realpath, one call instead of node's lstat per component.
     try {
-      return realpathSync(p);
+      if (lstatSync(p, { throwIfNoEntry: false }) === undefined) return undefined;
+      return realpathSync.native(p);
     } catch {
       return undefined;
     }
@@ -98,8 +105,8 @@ export const realFs: FsFacts = {
   },
   readFile(p) {
     try {
-      const st = lstatSync(p);
-      if (!st.isFile() || st.size > 1 << 20) return undefined;
+      const st = lstatSync(p, { throwIfNoEntry: false });
+      if (!st?.isFile() || st.size > 1 << 20) return undefined;
       return readFileSync(p, 'utf8');
     } catch {
       return undefined;
@@ -113,6 +120,133 @@ export const realFs: FsFacts = {
     }
   },
 };
+
+/** One compile looks at the same few paths many times (each rule's
+ *  ancestors, every home's credential stores: ~370 questions, ~145
+ *  distinct): answers are kept for the length of one compile only, so
+ *  nothing stale reaches the next command. */
+export function memoFs(base: FsFacts): FsFacts {
+  const cache = new Map<string, unknown>();
+  const out: Record<string, unknown> = {};
+  for (const [name, fn] of Object.entries(base)) {
+    if (typeof fn !== 'function') continue;
+    out[name] = (p: string) => {
+      const key = `${name}\0${p}`;
+      if (cache.has(key)) return cache.get(key);
+      const v = (fn as (p: string) => unknown).call(base, p);
+      cache.set(key, v);
+      return v;
+    };
+  }
+  return out as unknown as FsFacts;
+}
+
+/** A directory's identity and last change (device, inode, mtime, ctime in
+ *  ns), 'absent' when it cannot be reached (ENOENT, EACCES), null when it is
+ *  not a plain directory (a symlink's target is not covered by its stamp). */
+export type DirStamp = string | null;
+
+export function realDirStamp(dir: string): DirStamp {
+  try {
+    // Float ms keep sub-microsecond digits of the ns timestamps, and cost
+    // less than a bigint stat.
+    const st = lstatSync(dir, { throwIfNoEntry: false });
+    if (!st) return 'absent';
+    if (!st.isDirectory()) return null;
+    return `${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EACCES' ? 'absent' : null;
+  }
+}
+
+/**
+ * "Does not exist" answers kept across compiles of a long-lived Sandbox.
+ * Most of what a compile asks about is absent (every home's credential
+ * stores, settings candidates, protected names); such an answer stays true
+ * exactly as long as the directories leading to the first missing component
+ * keep their entries, which their stamps (inode, mtime, ctime) show. So a
+ * compile re-checks one stamp per distinct directory instead of asking again
+ * per path, and anything created, removed, renamed, re-permissioned or
+ * mounted on the way is noticed. Likewise "p is its own realpath" (no
+ * symlink on the way). lstat of present paths, directory listings and file
+ * contents are never kept. A path with a symlink on the way is not kept (the
+ * link's stamp does not cover its target).
+ */
+export class AbsenceCache {
+  private readonly absent = new Map<string, Array<[string, string]>>();
+  /** Paths that were their own realpath, with the stamps above them. */
+  private readonly real = new Map<string, Array<[string, string]>>();
+  private static readonly MAX = 4096;
+
+  constructor(
+    private readonly base: FsFacts,
+    private readonly stamp: (dir: string) => DirStamp = realDirStamp,
+  ) {}
+
+  /** The facts for one compile: cached absences re-validated once per
+   *  directory, everything else asked of the base fs and memoized for this
+   *  compile only. */
+  session(): FsFacts {
+    const memo = memoFs(this.base);
+    const stamps = new Map<string, DirStamp>();
+    const stampOf = (d: string): DirStamp => {
+      let s = stamps.get(d);
+      if (s === undefined) stamps.set(d, (s = this.stamp(d)));
+      return s;
+    };
+    const depsOf = (p: string): Array<[string, string]> | undefined => {
+      if (!p.startsWith('/') || p === '/' || /\/\/|\/\.\.?(\/|$)/.test(p)) return undefined;
+      const deps: Array<[string, string]> = [];
+      // Top-down: every directory that exists on the way, up to the first
+      // component that does not.
+      for (let i = p.indexOf('/', 1), a = '/'; ; i = p.indexOf('/', i + 1)) {
+        const s = stampOf(a);
+        if (s === null) return undefined;
+        if (s === 'absent') return deps.length ? deps : undefined;
+        deps.push([a, s]);
+        if (i === -1) return deps;
+        a = p.slice(0, i);
+      }
+    };
+    const valid = (deps: Array<[string, string]>) => deps.every(([d, s]) => stampOf(d) === s);
+    const lstat = (p: string): StatFact | undefined => {
+      const deps = this.absent.get(p);
+      if (deps) {
+        if (valid(deps)) return undefined;
+        this.absent.delete(p);
+      }
+      // Stamps first, then the answer: a change in between shows as a new
+      // stamp at the next check instead of hiding behind it.
+      const d = this.absent.size < AbsenceCache.MAX ? depsOf(p) : undefined;
+      const v = memo.lstat(p);
+      if (v === undefined && d) this.absent.set(p, d);
+      return v;
+    };
+    const realpath = (p: string): string | undefined => {
+      const deps = this.real.get(p);
+      if (deps) {
+        if (valid(deps)) return p;
+        this.real.delete(p);
+      }
+      const d = this.real.size < AbsenceCache.MAX ? depsOf(p) : undefined;
+      // Absent by lstat means a missing component, so realpath fails too; a
+      // dangling symlink (present to lstat) still goes to the base.
+      const r = lstat(p) === undefined ? undefined : memo.realpath(p);
+      // A path that is its own realpath has no symlink on the way: it stays
+      // so while no directory above it changes its entries.
+      if (r === p && d) this.real.set(p, d);
+      return r;
+    };
+    const out: FsFacts = {
+      lstat,
+      realpath,
+      readdir: (p) => memo.readdir(p),
+    };
+    if (memo.readdirKinds) out.readdirKinds = (p) => memo.readdirKinds!(p);
+    if (memo.readFile) out.readFile = (p) => memo.readFile!(p);
+    return out;
+  }
+}
 
 export function realFacts(over: Partial<Facts> = {}): Facts {
   return {

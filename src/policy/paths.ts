@@ -49,7 +49,11 @@ export function isUnder(p: string, dir: string): boolean {
 }
 
 export function depth(p: string): number {
-  return p === '/' ? 0 : p.split('/').length - 1;
+  // Called from sort comparators on every compile: count without allocating.
+  if (p === '/') return 0;
+  let n = 0;
+  for (let i = p.indexOf('/'); i !== -1; i = p.indexOf('/', i + 1)) n++;
+  return n;
 }
 
 /** Glob -> RegExp for one whole path. `**` spans directories, `*` and `?`

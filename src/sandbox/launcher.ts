@@ -104,8 +104,10 @@ export function startLauncher(
   args: string[],
   stdio: readonly ('pipe' | 'inherit' | 'ignore' | number | NodeJS.ReadableStream | NodeJS.WritableStream | null | undefined)[] = ['pipe', 'pipe', 'pipe'],
   path = launcherPath(),
+  /** false when the args carry no --info-fd: no pipe nobody writes to. */
+  withInfo = true,
 ): LaunchedProcess {
-  const slots = [stdio[0] ?? 'pipe', stdio[1] ?? 'pipe', stdio[2] ?? 'pipe', 'pipe'] as StdioOptions;
+  const slots = (withInfo ? [stdio[0] ?? 'pipe', stdio[1] ?? 'pipe', stdio[2] ?? 'pipe', 'pipe'] : [stdio[0] ?? 'pipe', stdio[1] ?? 'pipe', stdio[2] ?? 'pipe']) as StdioOptions;
   const child = spawn(path, args, { stdio: slots, env: {}, windowsHide: true });
   const info: LaunchInfo = { records: [] };
   const infoStream = child.stdio[INFO_FD] as NodeJS.ReadableStream | null | undefined;

@@ -6,10 +6,9 @@ import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { isAbsolute, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
-import { parseSettings, SettingsError } from '../config/load.js';
 import type { SandboxRuntimeConfig, SandboxRuntimeConfigInput } from '../config/schema.js';
 import { compile } from '../policy/compile.js';
-import { realFacts, type Facts, type FsFacts } from '../policy/facts.js';
+import { AbsenceCache, memoFs, realFacts, realFs, type Facts } from '../policy/facts.js';
 import type { Plan } from '../policy/plan.js';
 import { SandboxViolationStore, type SandboxViolationEvent } from '../net/violations.js';
 import type { AskCallback, PerCommandLists } from '../net/policy.js';
@@ -115,21 +114,6 @@ function debugSink(debug: SandboxOptions['debug']): ((line: string) => void) | u
   return undefined;
 }
 
-/** Validates a policy object; PolicyError names the key path. */
-export function parsePolicy(policy: unknown, what = 'policy'): SandboxRuntimeConfig {
-  try {
-    return parseSettings(policy ?? {}, what);
-  } catch (e) {
-    if (e instanceof SettingsError) {
-      // "<what>: <key path>: <problem>" -> PolicyError(problem, key path)
-      const prefix = `${what}: ${e.keyPath ?? ''}: `;
-      const msg = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message.replace(/^[^:]*: /, '');
-      throw new PolicyError(msg, e.keyPath === '(root)' ? undefined : e.keyPath, { cause: e });
-    }
-    throw e;
-  }
-}
-
 function checkCommandPolicy(p: CommandPolicy | undefined): void {
   if (!p) return;
   for (const [list, kind] of [
@@ -215,25 +199,6 @@ export class FilteringViolationStore extends SandboxViolationStore {
   }
 }
 
-/** One compile looks at the same few paths many times (each rule's
- *  ancestors, every home's credential stores): answers are cached for the
- *  length of that compile only, so nothing stale reaches the next command. */
-function memoFs(base: FsFacts): FsFacts {
-  const cache = new Map<string, unknown>();
-  const out: Record<string, unknown> = {};
-  for (const [name, fn] of Object.entries(base)) {
-    if (typeof fn !== 'function') continue;
-    out[name] = (p: string) => {
-      const key = `${name}\0${p}`;
-      if (cache.has(key)) return cache.get(key);
-      const v = (fn as (p: string) => unknown).call(base, p);
-      cache.set(key, v);
-      return v;
-    };
-  }
-  return out as unknown as FsFacts;
-}
-
 /** Session directories of sandboxes not closed yet: removed if the host
  *  process exits without close() (sockets must not outlive their server). */
 const exitCleanup = new Set<string>();
@@ -262,6 +227,8 @@ export class Sandbox {
   private readonly opts: SandboxOptions;
   private readonly debug: ((line: string) => void) | undefined;
   private readonly baseFacts: Facts;
+  /** What did not exist at the last compile, re-checked by directory stamps. */
+  private readonly absence = new AbsenceCache(realFs);
   private readonly launcher: string;
   private network: NetworkSessionLike | undefined;
   private networkStarting: Promise<NetworkSessionLike> | undefined;
@@ -289,6 +256,7 @@ export class Sandbox {
    *  network, starts the proxies (once, shared by every command). */
   static async create(policy: SandboxPolicy | SandboxRuntimeConfig = {}, opts: SandboxOptions = {}): Promise<Sandbox> {
     let sb: Sandbox | undefined;
+    const { parsePolicy } = await import('./parse-policy.js');
     const config = parsePolicy(policy);
     sb = await Sandbox.createWith(config, opts, new FilteringViolationStore(() => (sb?.config ?? config).ignoreViolations));
     return sb;
@@ -315,7 +283,7 @@ export class Sandbox {
     const proxy = this.wantsProxy(config, p);
     // The launcher is bound inside only for `cordon-launcher connect` (ssh
     // through the proxy): without a network it would be a mount for nothing.
-    const f: Facts = { ...facts, fs: memoFs(facts.fs), ...(proxy ? { launcherPath: this.launcher } : {}) };
+    const f: Facts = { ...facts, fs: facts.fs === realFs ? this.absence.session() : memoFs(facts.fs), ...(proxy ? { launcherPath: this.launcher } : {}) };
     try {
       return compile(config, f, argv, {
         ...(proxy ? { networkMode: 'proxy' as const } : {}),
