@@ -267,7 +267,10 @@ async function runWithSandbox(
   settingsFiles: string[],
 ): Promise<number> {
   const [{ Sandbox }, { SandboxViolationStore }] = await Promise.all([import('./sandbox/sandbox.js'), import('./net/violations.js')]);
-  const sb = await Sandbox.createWith(config, { settingsFiles, publish: p.publish, debug: p.debug }, new SandboxViolationStore());
+  const sb = await Sandbox.createWith(config, { settingsFiles, publish: p.publish, debug: p.debug }, new SandboxViolationStore(), true);
+  // Only called with a network: its modules load while the command's plan
+  // is compiled (spawnAsync awaits the same start; it reports any failure).
+  sb.startNetwork().catch(() => {});
   try {
     if (p.debug) {
       const [{ renderExplain }, { launcherPath }] = await Promise.all([import('./explain.js'), import('./sandbox/launcher.js')]);
@@ -275,7 +278,20 @@ async function runWithSandbox(
     }
     const child = await sb.spawnAsync(p.command, { stdio: 'inherit' });
     forwardSignals(child);
-    const r = await child.result;
+    let r: Awaited<typeof child.result>;
+    try {
+      r = await child.result;
+    } catch (e) {
+      // No probe ran (createWith oneShot): a launcher that cannot be
+      // executed shows up here, as in the no-network path.
+      const err = e as NodeJS.ErrnoException;
+      if (typeof err.syscall === 'string' && err.syscall.startsWith('spawn')) {
+        const { launcherPath } = await import('./sandbox/launcher.js');
+        await sb.close();
+        fail(`cannot start cordon-launcher at ${launcherPath()}: ${err.message} (run \`npm run build\` or set CORDON_LAUNCHER)`, 125);
+      }
+      throw e;
+    }
     return statusOf(r.code, r.signal);
   } finally {
     await sb.close();

@@ -263,9 +263,18 @@ export class Sandbox {
   }
 
   /** For SandboxManager and the CLI: an already-validated config and a given store. */
-  static async createWith(config: SandboxRuntimeConfig, opts: SandboxOptions, store: SandboxViolationStore): Promise<Sandbox> {
-    probeLauncher();
+  static async createWith(
+    config: SandboxRuntimeConfig,
+    opts: SandboxOptions,
+    store: SandboxViolationStore,
+    /** The CLI runs exactly one command right away: its compile reports the
+     *  same problems and its spawn the same missing launcher, so neither the
+     *  probe process nor a throwaway compile is worth their start-up time. */
+    oneShot = false,
+  ): Promise<Sandbox> {
+    if (!oneShot) probeLauncher();
     const sb = new Sandbox(config, opts, store);
+    if (oneShot) return sb;
     // Compiling once up front reports policy problems at create, not at the first command.
     const plan = sb.compilePlan(config, sb.baseFacts, ['true']);
     for (const n of plan.notes) sb.debug?.(`note: ${n}`);
