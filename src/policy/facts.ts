@@ -24,6 +24,9 @@ export interface FsFacts {
   readdirKinds?(path: string): Array<{ name: string; kind: StatFact['kind'] }> | undefined;
   /** A small text file's content (git config); undefined when unreadable. */
   readFile?(path: string): string | undefined;
+  /** Identity for caches kept across compiles (directory scans): the same
+   *  for every per-compile view of one long-lived filesystem. */
+  cacheKey?: object;
 }
 
 export interface MountFact {
@@ -244,6 +247,7 @@ export class AbsenceCache {
     };
     if (memo.readdirKinds) out.readdirKinds = (p) => memo.readdirKinds!(p);
     if (memo.readFile) out.readFile = (p) => memo.readFile!(p);
+    out.cacheKey = this;
     return out;
   }
 }

@@ -3,7 +3,7 @@
 // must never plant or change them even inside a writable directory. Found by
 // a bounded walk of our own (no ripgrep), cached by the mtimes of the walked
 // directories so that repeated compiles do not rescan an unchanged tree.
-import type { FsFacts } from './facts.js';
+import type { FsFacts, StatFact } from './facts.js';
 
 export const DANGEROUS_FILES = [
   '.gitconfig',
@@ -39,19 +39,47 @@ export function topLevelProtected(allowGitConfig: boolean, dotGitKind: 'dir' | '
   return out;
 }
 
-interface CacheEntry {
-  dirs: Map<string, number>;
-  found: string[];
-  truncated: boolean;
+/** What the walk needs of one directory: its subdirectory candidates and
+ *  the protected names in it, kept with the mtime it was read at. A
+ *  directory whose mtime is unchanged has the same entries, so an unchanged
+ *  directory costs one lstat per walk, never a listing: the cost of a
+ *  command no longer grows with the number of files in the tree, only with
+ *  the number of directories (the launcher's placeholders change the
+ *  writable root's mtime at every run, so a whole-tree cache would miss). */
+interface DirScan {
+  mtimeMs: number;
+  subdirs: Array<{ name: string; kind: StatFact['kind'] | undefined }>;
+  hits: string[];
 }
-const cache = new Map<string, CacheEntry>();
+/** Per fs (a Sandbox's sessions share one cacheKey); weak, so a fake fs of
+ *  a test or a closed Sandbox takes its scans with it. */
+let scans = new WeakMap<object, Map<string, DirScan>>();
+const MAX_SCANS = 20_000;
+const FILE_SET = new Set(DANGEROUS_FILES);
 
-function stillValid(e: CacheEntry, fs: FsFacts): boolean {
-  for (const [dir, mtime] of e.dirs) {
-    const st = fs.lstat(dir);
-    if (!st || st.kind !== 'dir' || st.mtimeMs !== mtime) return false;
+function scanDir(dir: string, mtimeMs: number, fs: FsFacts, memo: Map<string, DirScan>): DirScan | undefined {
+  const hit = memo.get(dir);
+  if (hit && hit.mtimeMs === mtimeMs) return hit;
+  // The mtime was read before the listing: a change in between shows as a
+  // new mtime at the next walk.
+  const entries = fs.readdirKinds ? fs.readdirKinds(dir) : fs.readdir(dir)?.map((name) => ({ name, kind: undefined }));
+  if (!entries) {
+    memo.delete(dir);
+    return undefined;
   }
-  return true;
+  const subdirs: DirScan['subdirs'] = [];
+  const hits: string[] = [];
+  for (const e of entries) {
+    const low = e.name.toLowerCase();
+    if (FILE_SET.has(low) || low === '.vscode' || low === '.idea' || e.name === '.claude' || e.name === '.git') hits.push(e.name);
+    if (e.name === 'node_modules' || e.name === '.git') continue;
+    if (e.kind !== undefined && e.kind !== 'dir') continue;
+    subdirs.push({ name: e.name, kind: e.kind });
+  }
+  const scan = { mtimeMs, subdirs, hits };
+  if (memo.size >= MAX_SCANS) memo.clear();
+  memo.set(dir, scan);
+  return scan;
 }
 
 /**
@@ -64,54 +92,53 @@ export function findNested(
   maxDepth: number,
   allowGitConfig: boolean,
   fs: FsFacts,
-): { found: string[]; truncated: boolean; cached: boolean } {
-  const key = `${root}\0${maxDepth}\0${allowGitConfig}`;
-  const hit = cache.get(key);
-  if (hit && stillValid(hit, fs)) return { found: hit.found, truncated: hit.truncated, cached: true };
-
-  const dirs = new Map<string, number>();
+): { found: string[]; truncated: boolean } {
+  const key = fs.cacheKey ?? fs;
+  let memo = scans.get(key);
+  if (!memo) scans.set(key, (memo = new Map()));
   const found: string[] = [];
+  let walked = 0;
   let truncated = false;
   const rootSt = fs.lstat(root);
-  if (rootSt?.kind !== 'dir') return { found, truncated, cached: false };
-  dirs.set(root, rootSt.mtimeMs);
-  const fileSet = new Set(DANGEROUS_FILES);
+  if (rootSt?.kind !== 'dir') return { found, truncated };
   // BFS over subdirectories; level 1 = direct children of root.
-  let level: string[] = [root];
+  let level: Array<[string, number]> = [[root, rootSt.mtimeMs]];
   for (let d = 1; d < maxDepth && level.length; d++) {
-    const next: string[] = [];
-    for (const dir of level) {
-      const entries = fs.readdirKinds ? fs.readdirKinds(dir) : fs.readdir(dir)?.map((name) => ({ name, kind: undefined }));
-      for (const { name, kind } of entries ?? []) {
-        if (name === 'node_modules' || name === '.git') continue;
-        if (kind !== undefined && kind !== 'dir') continue;
+    const next: Array<[string, number]> = [];
+    for (const [dir, mtimeMs] of level) {
+      for (const { name } of scanDir(dir, mtimeMs, fs, memo)?.subdirs ?? []) {
         const p = `${dir}/${name}`;
         const st = fs.lstat(p);
         if (!st || st.kind !== 'dir') continue;
-        if (dirs.size >= MAX_WALK_DIRS) {
+        if (++walked >= MAX_WALK_DIRS) {
           truncated = true;
           break;
         }
-        dirs.set(p, st.mtimeMs);
-        next.push(p);
+        next.push([p, st.mtimeMs]);
       }
     }
-    for (const sub of next) {
-      const names = fs.readdir(sub) ?? [];
-      const lower = new Set(names.map((n) => n.toLowerCase()));
-      for (const n of names) if (fileSet.has(n.toLowerCase())) found.push(`${sub}/${n}`);
-      if (lower.has('.vscode')) found.push(`${sub}/${names.find((n) => n.toLowerCase() === '.vscode')}`);
-      if (lower.has('.idea')) found.push(`${sub}/${names.find((n) => n.toLowerCase() === '.idea')}`);
+    for (const [sub, mtimeMs] of next) {
+      const names = scanDir(sub, mtimeMs, fs, memo)?.hits ?? [];
+      let vscode = false;
+      let idea = false;
+      for (const n of names) {
+        const low = n.toLowerCase();
+        if (FILE_SET.has(low)) found.push(`${sub}/${n}`);
+        else if (low === '.vscode' && !vscode) {
+          vscode = true;
+          found.push(`${sub}/${n}`);
+        } else if (low === '.idea' && !idea) {
+          idea = true;
+          found.push(`${sub}/${n}`);
+        }
+      }
       if (names.includes('.claude')) {
-        const cst = fs.lstat(`${sub}/.claude`);
-        if (cst?.kind === 'dir') dirs.set(`${sub}/.claude`, cst.mtimeMs);
         const inner = fs.readdir(`${sub}/.claude`) ?? [];
         for (const n of ['commands', 'agents']) if (inner.includes(n)) found.push(`${sub}/.claude/${n}`);
       }
       if (names.includes('.git')) {
         const gst = fs.lstat(`${sub}/.git`);
         if (gst?.kind === 'dir') {
-          dirs.set(`${sub}/.git`, gst.mtimeMs);
           // A repository is protected before it has hooks (srt keys on HEAD).
           found.push(`${sub}/.git/hooks`);
           if (fs.lstat(`${sub}/.git/commondir`)) found.push(`${sub}/.git/commondir`);
@@ -123,14 +150,12 @@ export function findNested(
     level = next;
     if (truncated) break;
   }
-  const entry = { dirs, found, truncated };
-  cache.set(key, entry);
-  return { found, truncated, cached: false };
+  return { found, truncated };
 }
 
 /** For tests: forget cached scans. */
 export function clearMandatoryCache(): void {
-  cache.clear();
+  scans = new WeakMap();
 }
 
 /** core.hooksPath from a git config file's text (last one wins), or

@@ -148,3 +148,28 @@ test('Sandbox.plan: a protected name created in the writable root between two co
     cleanup();
   }
 });
+
+test('mandatory-deny walk: a changed root is listed again, unchanged subdirectories are not; a new nested name is found', async () => {
+  const { findNested } = await import('../../dist/policy/mandatory.js');
+  const { dir, cleanup } = tempDir();
+  try {
+    for (const s of ['a', 'b', 'c']) mkdirSync(join(dir, s, 'deep'), { recursive: true });
+    const lists = [];
+    const base = { ...realFs };
+    base.readdir = (p) => (lists.push(p), realFs.readdir(p));
+    base.readdirKinds = (p) => (lists.push(p), realFs.readdirKinds(p));
+    const cache = new AbsenceCache(base);
+    assert.deepEqual(findNested(dir, 3, false, cache.session()).found, []);
+    assert.ok(lists.length >= 7, `first walk lists every directory: ${lists}`);
+    lists.length = 0;
+    writeFileSync(join(dir, 'placeholder'), ''); // what the launcher does in a writable root
+    assert.deepEqual(findNested(dir, 3, false, cache.session()).found, []);
+    assert.deepEqual(lists, [dir], 'only the changed root is listed again');
+    writeFileSync(join(dir, 'b', 'deep', '.bashrc'), '');
+    mkdirSync(join(dir, 'c', '.git'));
+    const found = findNested(dir, 3, false, cache.session()).found.sort();
+    assert.deepEqual(found, [join(dir, 'b', 'deep', '.bashrc'), join(dir, 'c', '.git', 'hooks')].sort());
+  } finally {
+    cleanup();
+  }
+});
