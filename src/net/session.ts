@@ -3,6 +3,7 @@
 // starts with `CORDON1 <token> <port>\n` (docs/relay-protocol.md); the token
 // names a registered command (unknown -> closed), the port chooses the HTTP
 // proxy, the SOCKS5 proxy or a host loopback port the policy opens.
+import { LAUNCHER_IN_SANDBOX, proxyEnv } from '../policy/proxy-env.js';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -142,34 +143,8 @@ function listenUnix(server: Server, path: string): Promise<void> {
 
 /** Environment for the sandboxed command, as srt sets it, pointing at the
  *  in-sandbox relay ports. No credentials: the relay adds the token. */
-export function proxyEnvFor(httpPort: number, socksPort: number, launcherPath = '/tmp/.cordon/cordon-launcher'): Record<string, string> {
-  const http = `http://127.0.0.1:${httpPort}`;
-  const socks = `socks5h://127.0.0.1:${socksPort}`;
-  const noProxy = 'localhost,127.0.0.1,::1';
-  return {
-    HTTP_PROXY: http,
-    HTTPS_PROXY: http,
-    http_proxy: http,
-    https_proxy: http,
-    // srt points ALL_PROXY at the HTTP proxy: clients that import a SOCKS
-    // module lazily (httpx) crash on socks5h:// without it.
-    ALL_PROXY: http,
-    all_proxy: http,
-    GRPC_PROXY: http,
-    grpc_proxy: http,
-    FTP_PROXY: socks,
-    ftp_proxy: socks,
-    RSYNC_PROXY: `127.0.0.1:${socksPort}`,
-    DOCKER_HTTP_PROXY: http,
-    DOCKER_HTTPS_PROXY: http,
-    CLOUDSDK_PROXY_TYPE: 'http',
-    CLOUDSDK_PROXY_ADDRESS: '127.0.0.1',
-    CLOUDSDK_PROXY_PORT: String(httpPort),
-    NO_PROXY: noProxy,
-    no_proxy: noProxy,
-    NODE_USE_ENV_PROXY: '1',
-    GIT_SSH_COMMAND: `ssh -o ControlMaster=no -o ControlPath=none -o ProxyCommand='${launcherPath} connect %h %p --proxy-port ${socksPort}'`,
-  };
+export function proxyEnvFor(httpPort: number, socksPort: number, launcherPath = LAUNCHER_IN_SANDBOX): Record<string, string> {
+  return proxyEnv(httpPort, socksPort, launcherPath);
 }
 
 export async function startNetwork(opts: NetworkSessionOptions): Promise<NetworkSession> {

@@ -25,15 +25,11 @@ import {
   SYSTEM_SECRETS,
   hostSocketPaths,
 } from './defaults.js';
+import { LAUNCHER_IN_SANDBOX, HTTP_PROXY_PORT, SOCKS_PROXY_PORT, proxyEnv } from './proxy-env.js';
 
-// Under the private /tmp: a tmpfs the launcher can make the mount point in
-// (a path under the read-only host /run cannot be created). The bind is
-// read-only and a mount point, so the file cannot be replaced in place.
 const HOST_RUN = 'run by the host';
 
-export const LAUNCHER_IN_SANDBOX = '/tmp/.cordon/cordon-launcher';
-export const HTTP_PROXY_PORT = 3128;
-export const SOCKS_PROXY_PORT = 1080;
+export { LAUNCHER_IN_SANDBOX, HTTP_PROXY_PORT, SOCKS_PROXY_PORT, proxyEnv };
 const GLOB_BUDGET = { maxEntries: 20_000, maxMs: 500 };
 
 export interface CompileOptions {
@@ -458,34 +454,6 @@ function networkPlan(config: SandboxRuntimeConfig, opts: CompileOptions): Networ
 
 function envNameMatches(name: string, patterns: readonly string[]): boolean {
   return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
-}
-
-/** The proxy variables srt sets, pointing at the relays inside the sandbox. */
-export function proxyEnv(http = HTTP_PROXY_PORT, socks = SOCKS_PROXY_PORT): Record<string, string> {
-  const httpUrl = `http://localhost:${http}`;
-  const noProxy = 'localhost,127.0.0.1,::1,169.254.0.0/16,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16';
-  return {
-    HTTP_PROXY: httpUrl,
-    HTTPS_PROXY: httpUrl,
-    http_proxy: httpUrl,
-    https_proxy: httpUrl,
-    ALL_PROXY: httpUrl,
-    all_proxy: httpUrl,
-    NO_PROXY: noProxy,
-    no_proxy: noProxy,
-    GRPC_PROXY: httpUrl,
-    grpc_proxy: httpUrl,
-    FTP_PROXY: `socks5h://localhost:${socks}`,
-    ftp_proxy: `socks5h://localhost:${socks}`,
-    RSYNC_PROXY: `localhost:${socks}`,
-    DOCKER_HTTP_PROXY: httpUrl,
-    DOCKER_HTTPS_PROXY: httpUrl,
-    CLOUDSDK_PROXY_TYPE: 'http',
-    CLOUDSDK_PROXY_ADDRESS: 'localhost',
-    CLOUDSDK_PROXY_PORT: String(http),
-    GIT_SSH_COMMAND: `ssh -o ControlMaster=no -o ControlPath=none -o ProxyCommand='${LAUNCHER_IN_SANDBOX} connect %h %p --proxy-port ${socks}'`,
-    NODE_USE_ENV_PROXY: '1',
-  };
 }
 
 function buildEnv(config: SandboxRuntimeConfig, facts: Facts, network: NetworkPlan): Record<string, string> {

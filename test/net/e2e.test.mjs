@@ -115,7 +115,7 @@ test('the relay socket, its directory and the token are not visible inside', asy
   const o = kv(r.stdout);
   assert.notEqual(o.SOCK, '0');
   assert.notEqual(o.DIR, '0');
-  assert.ok(r.stdout.includes('HTTP_PROXY=http://127.0.0.1:3128'));
+  assert.ok(r.stdout.includes('HTTP_PROXY=http://localhost:3128'));
   assert.ok(!r.stdout.includes(token), 'the token is not in the environment');
 });
 

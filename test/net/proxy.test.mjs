@@ -292,9 +292,9 @@ test('publish: host 127.0.0.1:PORT reaches the launcher-side Unix socket', async
 
 test('proxyEnv: srt variables pointing at the in-sandbox relays', () => {
   const env = session.proxyEnv();
-  assert.equal(env.HTTP_PROXY, 'http://127.0.0.1:3128');
-  assert.equal(env.https_proxy, 'http://127.0.0.1:3128');
-  assert.equal(env.FTP_PROXY, 'socks5h://127.0.0.1:1080');
+  assert.equal(env.HTTP_PROXY, 'http://localhost:3128');
+  assert.equal(env.https_proxy, 'http://localhost:3128');
+  assert.equal(env.FTP_PROXY, 'socks5h://localhost:1080');
   assert.equal(env.NODE_USE_ENV_PROXY, '1');
   assert.equal(env.NO_PROXY, 'localhost,127.0.0.1,::1');
   assert.match(env.GIT_SSH_COMMAND, /ProxyCommand='\/tmp\/\.cordon\/cordon-launcher connect %h %p/);
