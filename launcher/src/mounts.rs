@@ -15,9 +15,10 @@
 use crate::args::{BindKind, MountOp, RunConfig};
 use crate::sys::{self, Stat};
 use crate::SetupError;
+use std::cell::RefCell;
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 const ENOENT: i32 = 2;
@@ -111,6 +112,10 @@ struct Builder<'a> {
     /// cleanup on the host.
     own_devs: Vec<u64>,
     proc_mode: Option<&'static str>,
+    /// The top-most mount at the new root, as opened after the last mount
+    /// this builder attached (any attach may cover "/", so each one drops
+    /// it). Saves re-opening /newroot for every path resolved in between.
+    root_cache: RefCell<Option<OwnedFd>>,
 }
 
 fn fail(step: impl Into<String>, e: io::Error) -> SetupError {
@@ -155,7 +160,16 @@ pub fn build(cfg: &RunConfig, janitor: Option<&OwnedFd>) -> Result<Built, SetupE
     sys::attach_mount(&root_fs, nr.as_raw_fd()).map_err(|e| fail("mount root tmpfs", e))?;
     let old = sys::open_at(sys::AT_FDCWD, c"/oldroot", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(|e| fail("open oldroot", e))?;
 
-    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None };
+    // Every mask clones one of these; making them read-only mounts once
+    // here means the clones carry the flags and need no mount_setattr each.
+    for p in [c"/mdir", c"/mfile"] {
+        let f = |e| fail("base mask sources", e);
+        let tree = sys::clone_tree(sys::AT_FDCWD, p, false).map_err(f)?;
+        sys::set_mount_attrs(&tree, RO_ALL, false).map_err(f)?;
+        let at = sys::open_at(sys::AT_FDCWD, p, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(f)?;
+        sys::attach_mount(&tree, at.as_raw_fd()).map_err(f)?;
+    }
+    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None) };
     for op in &cfg.mounts {
         bld.apply(op)?;
     }
@@ -177,12 +191,27 @@ impl Builder<'_> {
         sys::open_at(sys::AT_FDCWD, c"/newroot", sys::O_PATH | sys::O_DIRECTORY, 0)
     }
 
-    fn resolve(&self, comps: &[OsString], flags: i32) -> io::Result<OwnedFd> {
-        let root = self.root()?;
-        if comps.is_empty() {
-            return Ok(root);
+    /// The cached root descriptor (see `root_cache`).
+    fn root_fd(&self) -> io::Result<RawFd> {
+        let mut c = self.root_cache.borrow_mut();
+        if c.is_none() {
+            *c = Some(self.root()?);
         }
-        sys::open_at2(root.as_raw_fd(), &rel(comps), sys::O_PATH | flags, sys::RESOLVE_IN_ROOT)
+        Ok(c.as_ref().expect("just set").as_raw_fd())
+    }
+
+    /// Every mount this builder places goes through here, so that the root
+    /// cache never outlives a mount that could cover it.
+    fn attach(&self, tree: &OwnedFd, at: RawFd) -> io::Result<()> {
+        self.root_cache.borrow_mut().take();
+        sys::attach_mount(tree, at)
+    }
+
+    fn resolve(&self, comps: &[OsString], flags: i32) -> io::Result<OwnedFd> {
+        if comps.is_empty() {
+            return self.root();
+        }
+        sys::open_at2(self.root_fd()?, &rel(comps), sys::O_PATH | flags, sys::RESOLVE_IN_ROOT)
     }
 
     fn source(&self, src: &OsStr) -> Result<io::Result<OwnedFd>, SetupError> {
@@ -359,16 +388,24 @@ impl Builder<'_> {
             };
             match made {
                 Ok(created) => {
-                    let (kind, flag) = if dir { (Kind::Dir, sys::O_DIRECTORY) } else { (Kind::File, 0) };
-                    let lock = match sys::open_at(parent.as_raw_fd(), &last, sys::O_RDONLY | sys::O_NOFOLLOW | flag, 0) {
-                        Ok(l) => l,
-                        Err(e) if errno(&e) == ENOENT => continue,
-                        Err(e) => return Err(fail(step(), e)),
+                    let kind = if dir { Kind::Dir } else { Kind::File };
+                    // A new file's own descriptor carries the lock (flock
+                    // works on any open file); a directory needs opening.
+                    let lock = match created {
+                        Some(c) => {
+                            Self::mark(&c);
+                            let _ = sys::chmod_fd(&c, 0o444);
+                            c
+                        }
+                        None => match sys::open_at(parent.as_raw_fd(), &last, sys::O_RDONLY | sys::O_NOFOLLOW | sys::O_DIRECTORY, 0) {
+                            Ok(l) => {
+                                Self::mark(&l);
+                                l
+                            }
+                            Err(e) if errno(&e) == ENOENT => continue,
+                            Err(e) => return Err(fail(step(), e)),
+                        },
                     };
-                    Self::mark(created.as_ref().unwrap_or(&lock));
-                    if let Some(c) = &created {
-                        let _ = sys::chmod_fd(c, 0o444);
-                    }
                     sys::lock_fd(&lock, sys::LOCK_SH).map_err(|e| fail(step(), e))?;
                     if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
                         continue;
@@ -396,7 +433,7 @@ impl Builder<'_> {
         let fs = sys::new_fs(c"tmpfs", &[(c"mode", Some(mode))], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV)
             .map_err(|e| fail(step.to_string(), e))?;
         self.own_devs.push(sys::stat_fd(&fs).map_err(|e| fail(step.to_string(), e))?.dev);
-        sys::attach_mount(&fs, at.as_raw_fd()).map_err(|e| fail(step.to_string(), e))
+        self.attach(&fs, at.as_raw_fd()).map_err(|e| fail(step.to_string(), e))
     }
 
     fn apply(&mut self, op: &MountOp) -> Result<(), SetupError> {
@@ -462,7 +499,7 @@ impl Builder<'_> {
                 Err(e) => return Err(fail(step, e)),
             };
             sys::set_mount_attrs(&tree, attrs, true).map_err(|e| fail(step.clone(), e))?;
-            match sys::attach_mount(&tree, at.as_raw_fd()) {
+            match self.attach(&tree, at.as_raw_fd()) {
                 Ok(()) => return Ok(()),
                 Err(e) if errno(&e) == ENOENT => continue,
                 Err(e) => return Err(fail(step, e)),
@@ -490,7 +527,7 @@ impl Builder<'_> {
             let tree = sys::clone_tree(src.as_raw_fd(), c"", false).map_err(f)?;
             sys::set_mount_attrs(&tree, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC, false).map_err(f)?;
             let target = sys::open_at(dfd, node, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(f)?;
-            sys::attach_mount(&tree, target.as_raw_fd()).map_err(f)?;
+            self.attach(&tree, target.as_raw_fd()).map_err(f)?;
         }
         let f = |what: &str| {
             let s = format!("{step}: {what}");
@@ -505,7 +542,7 @@ impl Builder<'_> {
         )
         .map_err(f("devpts"))?;
         let at = sys::open_at(dfd, c"pts", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(f("pts"))?;
-        sys::attach_mount(&pts, at.as_raw_fd()).map_err(f("devpts"))?;
+        self.attach(&pts, at.as_raw_fd()).map_err(f("devpts"))?;
         let shm = sys::open_at(dfd, c"shm", sys::O_PATH | sys::O_DIRECTORY, 0).map_err(f("shm"))?;
         self.attach_tmpfs(&shm, c"1777", &format!("{step}: shm"))?;
         for (target, name) in [
@@ -526,7 +563,7 @@ impl Builder<'_> {
         let at = self.ensure_dir(&comps)?;
         match sys::new_fs(c"proc", &[], sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC) {
             Ok(fs) => {
-                sys::attach_mount(&fs, at.as_raw_fd()).map_err(|e| fail(step.clone(), e))?;
+                self.attach(&fs, at.as_raw_fd()).map_err(|e| fail(step.clone(), e))?;
                 let p = self.resolve(&comps, sys::O_DIRECTORY).map_err(|e| fail(step.clone(), e))?;
                 for name in PROC_COVERS {
                     let f = |e| fail(format!("{step}: cover {}", name.to_string_lossy()), e);
@@ -537,7 +574,7 @@ impl Builder<'_> {
                     };
                     let tree = sys::clone_tree(t.as_raw_fd(), c"", true).map_err(f)?;
                     sys::set_mount_attrs(&tree, RO_ALL, true).map_err(f)?;
-                    sys::attach_mount(&tree, t.as_raw_fd()).map_err(f)?;
+                    self.attach(&tree, t.as_raw_fd()).map_err(f)?;
                 }
                 self.proc_mode = Some("fresh");
             }
@@ -549,7 +586,7 @@ impl Builder<'_> {
                     .map_err(|e| fail(step.clone(), e))?;
                 let tree = sys::clone_tree(src.as_raw_fd(), c"", true).map_err(|e| fail(step.clone(), e))?;
                 sys::set_mount_attrs(&tree, RO_ALL, true).map_err(|e| fail(step.clone(), e))?;
-                sys::attach_mount(&tree, at.as_raw_fd()).map_err(|e| fail(step, e))?;
+                self.attach(&tree, at.as_raw_fd()).map_err(|e| fail(step, e))?;
                 self.proc_mode = Some("host-bind");
             }
         }
@@ -558,9 +595,9 @@ impl Builder<'_> {
 
     /// Covers `target` with the empty read-only directory or file.
     fn cover(&self, target: &OwnedFd, dir: bool) -> io::Result<()> {
+        // Already read-only (made so once in `build`): clones keep the flags.
         let tree = sys::clone_tree(sys::AT_FDCWD, if dir { c"/mdir" } else { c"/mfile" }, false)?;
-        sys::set_mount_attrs(&tree, RO_ALL, false)?;
-        sys::attach_mount(&tree, target.as_raw_fd())
+        self.attach(&tree, target.as_raw_fd())
     }
 
     fn mask(&mut self, path: &OsStr) -> Result<(), SetupError> {
@@ -630,7 +667,7 @@ impl Builder<'_> {
             Err(e) => return Err(fail(step, e)),
         };
         let tree = sys::clone_tree(fd.as_raw_fd(), c"", true).map_err(|e| fail(step.clone(), e))?;
-        sys::attach_mount(&tree, fd.as_raw_fd()).map_err(|e| fail(step, e))
+        self.attach(&tree, fd.as_raw_fd()).map_err(|e| fail(step, e))
     }
 
     fn symlink(&mut self, target: &OsStr, dst: &OsStr) -> Result<(), SetupError> {
