@@ -93,6 +93,11 @@ export class Gate {
 /** Copies both ways with half-close propagated (end -> shutdown(SHUT_WR)),
  *  and tears both down on an error. */
 export function splice(a: Socket, b: Socket, opts: { holdAtoB?: boolean } = {}): void {
+  // The upstream comes from dialPinned (not half-open): without this an
+  // origin's half-close became a full close here, and bytes the client sent
+  // after it never arrived (v1 tunnels; found by test/reliability/upstream).
+  a.allowHalfOpen = true;
+  b.allowHalfOpen = true;
   a.setNoDelay(true);
   b.setNoDelay(true);
   const kill = () => {
