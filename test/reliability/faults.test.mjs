@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { spawn } from 'node:child_process';
-import { readFileSync, readlinkSync, writeFileSync, mkdirSync, utimesSync, readdirSync } from 'node:fs';
+import { readFileSync, readlinkSync, writeFileSync, mkdirSync, utimesSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, WHO, tempDir, have, LAUNCHER } from '../helpers.mjs';
 import { privateLauncher, launcherProcesses, until, listing, tree, survivors, orphanLaunchers } from './observe.mjs';
@@ -44,6 +44,7 @@ after(async () => {
   origin?.closeAllConnections?.();
   origin?.close();
   tmp?.cleanup();
+  if (bin) rmSync(bin.dir, { recursive: true, force: true });
 });
 
 // Traffic in a loop: forwarded port, HTTP CONNECT, SOCKS5, absolute-form
