@@ -507,7 +507,9 @@ async function launcherArgv(ms) {
     else if (r.code === 125) st.refused++;
     else st.other[r.code] = (st.other[r.code] ?? 0) + 1;
     // A usage error is one message line plus the usage line.
-    const msg = lines.filter((l) => !l.startsWith('usage: '));
+    // --timeout-ms firing during setup adds its own line to the setup
+    // error it interrupted (two events, two lines).
+    const msg = lines.filter((l) => !l.startsWith('usage: ') && !/^cordon-launcher: timeout: killed the sandbox/.test(l));
     // Known (reported in docs/reliability.md): an operand holding a newline
     // is echoed raw in the error, so the message spans lines. Counted, not
     // a finding, until the launcher escapes operands in its messages.
