@@ -302,7 +302,11 @@ async function wrapWithSandbox(
   abortSignal?: AbortSignal,
   options?: WrapWithSandboxOptions,
 ): Promise<string> {
-  return quote(await wrapArgvCommon(command, binShell, customConfig, abortSignal, undefined, options));
+  // `exec`: the shell that runs this string becomes the launcher, so the
+  // launcher's parent is whoever spawned the string. Without it, a caller
+  // that kills the shell right after spawning it can orphan a launcher that
+  // had not yet armed PR_SET_PDEATHSIG against the shell.
+  return 'exec ' + quote(await wrapArgvCommon(command, binShell, customConfig, abortSignal, undefined, options));
 }
 
 /** Unlike srt (which returns [shell, '-c', wrappedString]), the argv is the

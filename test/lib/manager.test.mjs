@@ -52,7 +52,7 @@ test('initialize, wrap, spawn with shell:true: echo, exit codes, signals, stdin'
   await SandboxManager.initialize({ filesystem: { denyRead: [], allowWrite: [work.dir], denyWrite: [] } });
   assert.equal(SandboxManager.isSandboxingEnabled(), true);
   const wrapped = await SandboxManager.wrapWithSandbox('echo "hi $CORDON_SANDBOX" && echo oops >&2');
-  assert.ok(wrapped.startsWith(LAUNCHER.includes("'") ? "'" : LAUNCHER), wrapped.slice(0, 80));
+  assert.ok(wrapped.startsWith('exec ' + (LAUNCHER.includes("'") ? "'" : LAUNCHER)), wrapped.slice(0, 80));
   assert.doesNotMatch(wrapped, /bwrap|socat/);
   const r = await sh(wrapped);
   assert.equal(r.code, 0, r.stderr);
