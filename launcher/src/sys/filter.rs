@@ -169,19 +169,8 @@ const O_PATH: c_int = 0o10000000;
 const O_CLOEXEC: c_int = 0o2000000;
 const O_NOFOLLOW: c_int = 0o400000;
 
-fn cvt(r: c_long) -> io::Result<c_long> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn cvt_fd(r: c_long) -> io::Result<OwnedFd> {
-    let fd = cvt(r)? as RawFd;
-    // SAFETY: the kernel just returned this descriptor to us and nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
+// The parent module's result helpers: one definition of "negative means errno".
+use super::{cvt_l as cvt, fd_from as cvt_fd};
 
 /// One classic-BPF instruction (`struct sock_filter`).
 #[repr(C)]
