@@ -77,6 +77,16 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>) -> ! {
     }
     sys::ignore_sigpipe();
     sys::raise_nofile_limit();
+    // The launcher sends SIGTERM when the command has ended: the replies a
+    // server inside sent just before it exited may still be on their way to
+    // host clients, so the relay finishes its connections before it exits
+    // (the launcher SIGKILLs it if that takes too long). Blocked before any
+    // thread exists, so every thread inherits the mask.
+    let term = crate::sys::sigset(&[crate::sys::SIGTERM]);
+    let term_fd = match crate::sys::block_signals(&term).and_then(|_| crate::sys::signal_fd(&term)) {
+        Ok(fd) => fd,
+        Err(e) => fail(125, &format!("signalfd: {e}")),
+    };
     let mut upstream = match upstream_of(cfg) {
         Ok(u) => u,
         Err(e) => fail(125, &e),
@@ -96,7 +106,15 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>) -> ! {
     if let Err(e) = crate::seccomp::install_helper_filter() {
         fail(125, &e);
     }
-    let errors = start(listeners, upstream);
+    let (errors, active) = start_counted(listeners, upstream);
+    let drained = thread::Builder::new().stack_size(CONN_STACK).spawn(move || {
+        wait_for_term(&term_fd);
+        active.wait_idle();
+        std::process::exit(0)
+    });
+    if let Err(e) = drained {
+        fail(125, &format!("thread: {e}"));
+    }
     let mut ready = std::fs::File::from(ready);
     if ready.write_all(&[1]).is_err() {
         // The launcher is gone; nobody will use the sandbox.
@@ -180,7 +198,29 @@ fn bind_private_unix(path: &OsString) -> Result<UnixListener, String> {
 
 /// Starts one accept thread per listener. The receiver yields a message when
 /// a listener fails for good.
+#[cfg(test)]
 pub fn start(listeners: Listeners, upstream: Upstream) -> mpsc::Receiver<String> {
+    start_counted(listeners, upstream).0
+}
+
+/// Blocks until SIGTERM arrives on the signalfd.
+fn wait_for_term(fd: &OwnedFd) {
+    loop {
+        let mut p = [crate::sys::PollFd { fd: fd.as_raw_fd(), events: crate::sys::POLLIN, revents: 0 }];
+        if crate::sys::poll_fds(&mut p, -1).is_err() {
+            return;
+        }
+        match crate::sys::read_signal_fd(fd) {
+            Ok(Some(_)) => return,
+            Ok(None) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// `start`, also returning the count of live connections.
+fn start_counted(listeners: Listeners, upstream: Upstream) -> (mpsc::Receiver<String>, Arc<Active>) {
     let (tx, rx) = mpsc::channel();
     let upstream = Arc::new(upstream);
     let active = Arc::new(Active::default());
@@ -208,7 +248,7 @@ pub fn start(listeners: Listeners, upstream: Upstream) -> mpsc::Receiver<String>
             let _ = tx.send(format!("thread: {e}"));
         }
     }
-    rx
+    (rx, active)
 }
 
 /// Number of live connections, so that running out of descriptors waits for
@@ -217,6 +257,16 @@ pub fn start(listeners: Listeners, upstream: Upstream) -> mpsc::Receiver<String>
 struct Active {
     count: Mutex<usize>,
     changed: Condvar,
+}
+
+impl Active {
+    /// Returns once no connection is live.
+    fn wait_idle(&self) {
+        let mut n = self.count.lock().unwrap_or_else(|p| p.into_inner());
+        while *n > 0 {
+            n = self.changed.wait(n).unwrap_or_else(|p| p.into_inner());
+        }
+    }
 }
 
 struct ActiveGuard(Arc<Active>);

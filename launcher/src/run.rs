@@ -153,9 +153,12 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     drop(janitor_fd);
 
     let out = monitor(&cfg, pid1, &status, &set);
-    for r in relay.into_iter().chain(egress_pid) {
-        let _ = sys::send_signal(r, sys::SIGKILL);
-        let _ = sys::wait_pid(r, false);
+    if let Some(r) = relay {
+        stop_relay(r);
+    }
+    if let Some(e) = egress_pid {
+        let _ = sys::send_signal(e, sys::SIGKILL);
+        let _ = sys::wait_pid(e, false);
     }
     // Let the janitor finish before we return, so the caller never sees a
     // placeholder that is about to disappear.
@@ -164,6 +167,28 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         let _ = sys::wait_pid(pid, false);
     }
     Ok(out)
+}
+
+/// How long the relay may take to finish its connections once the command
+/// has ended.
+const RELAY_DRAIN: Duration = Duration::from_secs(2);
+
+/// Asks the relay to finish the connections in flight (a server inside may
+/// have sent its last reply just before it exited, and that reply may not
+/// have reached the host client yet), then kills it. A relay with no live
+/// connection exits at once.
+fn stop_relay(pid: i32) {
+    if sys::send_signal(pid, sys::SIGTERM).is_ok() {
+        let deadline = Instant::now() + RELAY_DRAIN;
+        while Instant::now() < deadline {
+            match sys::wait_pid(pid, true) {
+                Ok(Some(_)) | Err(_) => return,
+                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            }
+        }
+    }
+    let _ = sys::send_signal(pid, sys::SIGKILL);
+    let _ = sys::wait_pid(pid, false);
 }
 
 fn arm_pdeathsig(parent: i32) -> Result<(), SetupError> {

@@ -247,6 +247,63 @@ for _ in range(2):
   }
 });
 
+test('relay: --publish delivers a reply still in flight when the server inside exits', async () => {
+  const { dir, cleanup } = tempDir();
+  const hostSock = join(dir, 'pub.sock');
+  // The server fills every buffer between itself and the host client (which
+  // does not read yet), says how much it sent, closes and exits: the rest of
+  // the reply is then only inside the relay, which must still deliver it.
+  const server = `
+import socket, sys
+l = socket.socket(); l.bind(('127.0.0.1', 8080)); l.listen(1)
+print('ready', flush=True)
+c, _ = l.accept()
+while c.recv(65536): pass
+c.setblocking(False)
+sent = 0
+chunk = b'y' * 65536
+while True:
+    try:
+        sent += c.send(chunk)
+    except BlockingIOError:
+        break
+c.setblocking(True); c.close()
+print('sent', sent, flush=True)
+`;
+  const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--publish', hostSock, '8080', '--', PY, '-c', server], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  let stdout = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise((r) => child.on('close', (code) => r(code)));
+  const saw = (re) => new Promise((resolve, reject) => {
+    const check = () => { const m = stdout.match(re); if (m) resolve(m); };
+    child.stdout.on('data', (d) => { stdout += d; check(); });
+    child.on('close', () => reject(new Error(`sandbox ended early: ${stdout} ${stderr}`)));
+    check();
+  });
+  try {
+    await saw(/ready/);
+    const c = connect(hostSock);
+    c.pause();
+    let got = 0;
+    const ended = new Promise((resolve, reject) => {
+      c.on('data', (d) => (got += d.length));
+      c.on('end', resolve);
+      c.on('error', reject);
+    });
+    c.end('go');
+    const sent = Number((await saw(/sent (\d+)\n/))[1]);
+    assert.ok(sent > 0);
+    c.resume();
+    await ended;
+    assert.equal(got, sent);
+    assert.equal(await exited, 0, stderr);
+  } finally {
+    child.kill('SIGKILL');
+    cleanup();
+  }
+});
+
 /** A SOCKS5 server behind the relay socket: allows everything but denied.test. */
 async function socksProxy(dir, seen) {
   return hostProxy(dir, async (sock, rd) => {
