@@ -178,12 +178,24 @@ const RELAY_DRAIN: Duration = Duration::from_secs(2);
 /// have reached the host client yet), then kills it. A relay with no live
 /// connection exits at once.
 fn stop_relay(pid: i32) {
-    if sys::send_signal(pid, sys::SIGTERM).is_ok() {
+    // The relay is our unreaped child, so its pid cannot be reused yet; its
+    // pidfd turns readable when it exits: one poll with a deadline, no sleeps.
+    let pidfd = sys::filter::pidfd_open(pid).ok();
+    if let (Some(fd), Ok(())) = (&pidfd, sys::send_signal(pid, sys::SIGTERM)) {
+        let mut pf = [sys::PollFd { fd: fd.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
         let deadline = Instant::now() + RELAY_DRAIN;
-        while Instant::now() < deadline {
-            match sys::wait_pid(pid, true) {
-                Ok(Some(_)) | Err(_) => return,
-                Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match sys::poll_fds(&mut pf, left.as_millis().max(1) as i32) {
+                Ok(n) if n > 0 => {
+                    let _ = sys::wait_pid(pid, false);
+                    return;
+                }
+                Ok(_) => continue, // EINTR or the deadline: re-checked above
+                Err(_) => break,
             }
         }
     }
