@@ -21,12 +21,12 @@ pub fn connect_main(host: &str, port: u16, proxy_port: u16) -> i32 {
 
 fn run(host: &str, port: u16, proxy_port: u16) -> Result<(), String> {
     let mut s = TcpStream::connect((Ipv4Addr::LOCALHOST, proxy_port))
-        .map_err(|e| format!("proxy 127.0.0.1:{proxy_port}: {}", os_text(&e)))?;
+        .map_err(|e| format!("proxy 127.0.0.1:{proxy_port}: {}", crate::sys::errno_text(&e)))?;
     let _ = s.set_nodelay(true);
     socks_connect(&mut s, host, port).map_err(|e| format!("{host}:{port}: {e}"))?;
     let stdin = File::from(take_stdio(0).ok_or("standard input is closed")?);
     let stdout = File::from(take_stdio(1).ok_or("standard output is closed")?);
-    let up = s.try_clone().map_err(|e| os_text(&e))?;
+    let up = s.try_clone().map_err(|e| crate::sys::errno_text(&e))?;
     let sender = thread::spawn(move || -> io::Result<()> {
         let r = copy(stdin, &up);
         // End of our input (or an error) ends the request direction only;
@@ -39,11 +39,11 @@ fn run(host: &str, port: u16, proxy_port: u16) -> Result<(), String> {
     // sees end of file).
     if let Err(e) = received {
         let _ = s.shutdown(Shutdown::Both);
-        return Err(format!("{host}:{port}: {}", os_text(&e)));
+        return Err(format!("{host}:{port}: {}", crate::sys::errno_text(&e)));
     }
     match sender.join() {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(format!("{host}:{port}: {}", os_text(&e))),
+        Ok(Err(e)) => Err(format!("{host}:{port}: {}", crate::sys::errno_text(&e))),
         Err(_) => Err("internal error".into()),
     }
 }
@@ -76,7 +76,7 @@ fn io_err(e: io::Error) -> SocksError {
     if e.kind() == io::ErrorKind::UnexpectedEof {
         SocksError("the proxy closed the connection".into())
     } else {
-        SocksError(os_text(&e))
+        SocksError(crate::sys::errno_text(&e))
     }
 }
 
@@ -156,14 +156,6 @@ pub fn socks_connect<S: Read + Write>(s: &mut S, host: &str, port: u16) -> Resul
     let mut skip = vec![0u8; rest];
     s.read_exact(&mut skip).map_err(io_err)?;
     Ok(())
-}
-
-fn os_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
-    }
 }
 
 #[cfg(test)]

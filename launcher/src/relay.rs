@@ -166,14 +166,14 @@ pub fn bind_listeners(cfg: &RunConfig) -> Result<Listeners, String> {
     let mut tcp = Vec::new();
     for &port in &cfg.relay_ports {
         let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let l = TcpListener::bind(v4).map_err(|e| format!("bind {v4}: {}", os_text(&e)))?;
+        let l = TcpListener::bind(v4).map_err(|e| format!("bind {v4}: {}", crate::sys::errno_text(&e)))?;
         tcp.push((l, port));
         let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
         match TcpListener::bind(v6) {
             Ok(l) => tcp.push((l, port)),
             // IPv6 disabled (ipv6.disable=1, or no ::1 on lo): v4 only.
             Err(e) if matches!(e.raw_os_error(), Some(EADDRNOTAVAIL) | Some(EAFNOSUPPORT)) => {}
-            Err(e) => return Err(format!("bind {v6}: {}", os_text(&e))),
+            Err(e) => return Err(format!("bind {v6}: {}", crate::sys::errno_text(&e))),
         }
     }
     let mut publish = Vec::new();
@@ -190,9 +190,9 @@ fn bind_private_unix(path: &OsString) -> Result<UnixListener, String> {
     let old = sys::set_umask(0o177);
     let r = UnixListener::bind(path);
     sys::set_umask(old);
-    let l = r.map_err(|e| format!("--publish {shown}: {}", os_text(&e)))?;
+    let l = r.map_err(|e| format!("--publish {shown}: {}", crate::sys::errno_text(&e)))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("--publish {shown}: chmod: {}", os_text(&e)))?;
+        .map_err(|e| format!("--publish {shown}: chmod: {}", crate::sys::errno_text(&e)))?;
     Ok(l)
 }
 
@@ -232,7 +232,7 @@ fn start_counted(listeners: Listeners, upstream: Upstream) -> (mpsc::Receiver<St
                 let up = up.clone();
                 move || relay_outbound(s, port, &up)
             });
-            let _ = ltx.send(format!("accept on {what}: {}", os_text(&e)));
+            let _ = ltx.send(format!("accept on {what}: {}", crate::sys::errno_text(&e)));
         });
         if let Err(e) = spawned {
             let _ = tx.send(format!("thread: {e}"));
@@ -242,7 +242,7 @@ fn start_counted(listeners: Listeners, upstream: Upstream) -> (mpsc::Receiver<St
         let (ltx, active) = (tx.clone(), active.clone());
         let spawned = thread::Builder::new().spawn(move || {
             let e = accept_loop(&active, || l.accept().map(|(s, _)| s), |s| move || relay_inbound(s, port));
-            let _ = ltx.send(format!("accept on published socket for port {port}: {}", os_text(&e)));
+            let _ = ltx.send(format!("accept on published socket for port {port}: {}", crate::sys::errno_text(&e)));
         });
         if let Err(e) = spawned {
             let _ = tx.send(format!("thread: {e}"));
@@ -987,15 +987,6 @@ fn copy_loop(src: &Sock, dst: &Sock, moved: &mut u64) -> io::Result<()> {
         };
         dst.write_all(&buf[..n])?;
         *moved += n as u64;
-    }
-}
-
-/// The error text without Rust's " (os error N)" suffix, for one-line messages.
-fn os_text(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 
