@@ -275,9 +275,13 @@ print('sent', sent, flush=True)
   let stdout = '';
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise((r) => child.on('close', (code) => r(code)));
+  // One reader of stdout: a listener per wait would append every chunk once
+  // per listener and garble the text the later waits match against.
+  const checks = new Set();
+  child.stdout.on('data', (d) => { stdout += d; for (const c of checks) c(); });
   const saw = (re) => new Promise((resolve, reject) => {
-    const check = () => { const m = stdout.match(re); if (m) resolve(m); };
-    child.stdout.on('data', (d) => { stdout += d; check(); });
+    const check = () => { const m = stdout.match(re); if (m) { checks.delete(check); resolve(m); } };
+    checks.add(check);
     child.on('close', () => reject(new Error(`sandbox ended early: ${stdout} ${stderr}`)));
     check();
   });
