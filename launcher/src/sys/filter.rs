@@ -24,27 +24,10 @@ extern "C" {
     fn getuid() -> c_uint;
     fn getgid() -> c_uint;
     fn poll(fds: *mut PollFd, n: c_ulong, timeout: c_int) -> c_int;
-    fn sendmsg(fd: c_int, msg: *const MsgHdr, flags: c_int) -> isize;
-    fn recvmsg(fd: c_int, msg: *mut MsgHdr, flags: c_int) -> isize;
 }
 
-#[repr(C)]
-struct PollFd {
-    fd: c_int,
-    events: i16,
-    revents: i16,
-}
-
-#[repr(C)]
-struct MsgHdr {
-    name: *mut c_void,
-    namelen: u32,
-    iov: *mut IoVec,
-    iovlen: usize,
-    control: *mut c_void,
-    controllen: usize,
-    flags: c_int,
-}
+// The parent module's kernel structs and sendmsg/recvmsg: one definition.
+use super::{recvmsg, sendmsg, IoVec, MsgHdr, PollFd};
 
 const POLLIN: i16 = 1;
 const POLLERR: i16 = 8;
@@ -279,12 +262,6 @@ pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
 pub fn pidfd_getfd(pidfd: RawFd, target_fd: i32) -> io::Result<OwnedFd> {
     // SAFETY: integer arguments only; the result is a new descriptor we own.
     cvt_fd(unsafe { syscall(NR_PIDFD_GETFD, pidfd as c_long, target_fd as c_long, 0 as c_long) })
-}
-
-#[repr(C)]
-struct IoVec {
-    base: *mut c_void,
-    len: usize,
 }
 
 /// Copies `buf.len()` bytes from address `addr` of process `pid` (one read:
