@@ -1114,3 +1114,27 @@ pub fn wipe_cmdline() -> io::Result<()> {
     }
     Ok(())
 }
+
+// ---- placeholders (mounts, janitor) --------------------------------------
+
+extern "C" {
+    fn linkat(olddirfd: c_int, oldpath: *const c_char, newdirfd: c_int, newpath: *const c_char, flags: c_int) -> c_int;
+}
+
+/// O_TMPFILE is __O_TMPFILE | O_DIRECTORY (so old kernels that ignore the
+/// unknown bit fail with EISDIR instead of opening the directory).
+pub const O_TMPFILE: i32 = 0o20000000 | O_DIRECTORY;
+
+/// An unnamed regular file in directory `dir` (open(O_TMPFILE|O_WRONLY)),
+/// linkable later with `link_fd_at`.
+pub fn tmpfile_at(dir: RawFd, mode: u32) -> io::Result<OwnedFd> {
+    open_at(dir, c".", O_TMPFILE | O_WRONLY, mode)
+}
+
+/// linkat(fd, "", dir, name, AT_EMPTY_PATH): gives the open file `fd` a new
+/// name. Linux >= 6.10 allows it without CAP_DAC_READ_SEARCH when this
+/// process opened `fd` itself (older kernels: ENOENT).
+pub fn link_fd_at(fd: &OwnedFd, dir: RawFd, name: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated; fd and dir are live descriptors.
+    cvt(unsafe { linkat(fd.as_raw_fd(), c"".as_ptr(), dir, name.as_ptr(), AT_EMPTY_PATH as c_int) }).map(drop)
+}
