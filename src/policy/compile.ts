@@ -15,7 +15,7 @@ import { ignoredKeys, settingsCandidates } from '../config/locate.js';
 import type { Mount, Plan, NetworkPlan, UnixSocketPolicy } from './plan.js';
 import type { Facts, MountFact } from './facts.js';
 import { absolutize, depth, expandGlob, isGlob, isUnder, resolveReal } from './paths.js';
-import { DEFAULT_SEARCH_DEPTH, findNested, gitHooksPath, topLevelProtected } from './mandatory.js';
+import { DEFAULT_SEARCH_DEPTH, HOME_SHELL_FILES, ZDOTDIR_FILES, findNested, gitHooksPath, topLevelProtected } from './mandatory.js';
 import {
   ENV_DENY_PATTERNS,
   HOME_CREDENTIAL_STORES,
@@ -158,6 +158,7 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
       homes.add('/root');
       for (const n of fsx.readdir('/home') ?? []) homes.add(`/home/${n}`);
     }
+    const shellDirs: Array<[string, readonly string[]]> = [];
     for (const h of homes) {
       const stores = HOME_CREDENTIAL_STORES.map((p) => posix.join(h, p));
       addEntries('denyRead', stores, 'credential store', true);
@@ -176,6 +177,17 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
         const r = resolveReal(posix.join(h, rel), fsx);
         if (r.exists || fsx.lstat(posix.dirname(r.path))?.kind === 'dir') protect.push({ path: r.path, why: HOST_RUN });
       }
+      // Shell start-up files that shells read only from a home (srt's nine
+      // are protected in every writable root anyway): the name itself, so a
+      // dotfile symlink is masked, not followed, as at a writable root.
+      shellDirs.push([h, HOME_SHELL_FILES]);
+    }
+    const zdot = facts.env.ZDOTDIR;
+    if (zdot?.startsWith('/')) shellDirs.push([zdot, ZDOTDIR_FILES]);
+    for (const [d, names] of shellDirs) {
+      const real = fsx.realpath(d);
+      if (real === undefined || fsx.lstat(real)?.kind !== 'dir') continue;
+      for (const n of names) protect.push({ path: posix.join(real, n), why: 'mandatory' });
     }
     addEntries('denyRead', SYSTEM_SECRETS, 'system secret', true);
     if (!config.network.allowAllUnixSockets)

@@ -15,13 +15,14 @@ export const DANGEROUS_FILES = [
   '.profile',
   '.ripgreprc',
   '.mcp.json',
-  // Beyond srt's list: the other files a login or interactive shell runs.
-  '.bash_login',
-  '.bash_logout',
-  '.zshenv',
-  '.zlogin',
-  '.zlogout',
 ];
+/** Beyond srt's list: the other files a login or interactive shell runs.
+ *  Shells read them only from $HOME, so they are protected in a writable
+ *  home (every home when cordon runs as root), not in every writable
+ *  directory: a project cwd gets five placeholders fewer per command. */
+export const HOME_SHELL_FILES = ['.bash_login', '.bash_logout', '.zshenv', '.zlogin', '.zlogout'];
+/** What zsh reads from $ZDOTDIR instead of $HOME when it is set. */
+export const ZDOTDIR_FILES = ['.zshenv', '.zprofile', '.zshrc', '.zlogin', '.zlogout'];
 export const DANGEROUS_DIRS = ['.vscode', '.idea', '.claude/commands', '.claude/agents'];
 
 export const DEFAULT_SEARCH_DEPTH = 3;

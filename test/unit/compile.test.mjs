@@ -449,3 +449,27 @@ test('an empty protected file or directory (maybe a concurrent sandbox\'s placeh
   assert.ok(!m.includes('dir /w/.vscode'), 'an existing empty dir needs no dir op');
   assert.ok(m.includes('ro-bind /w/.zshrc') && m.includes('ro-bind /w/.idea'));
 });
+
+test("srt's nine shell/tool files are protected in every writable root; the five home-only shell files only in a home (and $ZDOTDIR)", () => {
+  const srtNine = ['.gitconfig', '.gitmodules', '.bashrc', '.bash_profile', '.zshrc', '.zprofile', '.profile', '.ripgreprc', '.mcp.json'];
+  const homeFive = ['.bash_login', '.bash_logout', '.zshenv', '.zlogin', '.zlogout'];
+  // A project cwd: srt's nine masked, the five not; an existing nested one is not bound either.
+  const proj = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/src/', '/w/a/.zlogin', '/home/u/']));
+  for (const n of srtNine) assert.ok(proj.includes(`mask /w/${n}`), `${n}\n${proj.join('\n')}`);
+  for (const n of homeFive) assert.ok(!proj.some((s) => s.endsWith(`/${n}`)), `${n}\n${proj.join('\n')}`);
+  // A writable home: all fourteen, existing ones read-only, a dotfile symlink masked.
+  const home = ops(plan({ filesystem: { allowWrite: ['~'] } }, ['/home/u/.zlogin', '/home/u/dots/zshenv', '/home/u/.zshenv -> dots/zshenv', '/w/']));
+  assert.ok(home.includes('ro-bind /home/u/.zlogin'), home.join('\n'));
+  assert.ok(home.includes('mask /home/u/.zshenv'), home.join('\n'));
+  for (const n of [...srtNine, '.bash_login', '.bash_logout', '.zlogout']) assert.ok(home.includes(`mask /home/u/${n}`), `${n}\n${home.join('\n')}`);
+  // A home under a wider writable root (allowWrite /home): still the home's files.
+  const wide = ops(plan({ filesystem: { allowWrite: ['/home'] } }, ['/home/u/', '/w/']));
+  for (const n of homeFive) assert.ok(wide.includes(`mask /home/u/${n}`), `${n}\n${wide.join('\n')}`);
+  // $ZDOTDIR: zsh's five there, bash's not.
+  const z = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/zsh/'], { env: { PATH: '/usr/bin', ZDOTDIR: '/w/zsh' } }));
+  for (const n of ['.zshenv', '.zprofile', '.zshrc', '.zlogin', '.zlogout']) assert.ok(z.includes(`mask /w/zsh/${n}`), `${n}\n${z.join('\n')}`);
+  assert.ok(!z.includes('mask /w/zsh/.bash_login'));
+  // Not writable: nothing emitted for the home.
+  const ro = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/home/u/', '/w/']));
+  assert.ok(!ro.some((s) => s.startsWith('mask /home/u/.z')), ro.join('\n'));
+});
