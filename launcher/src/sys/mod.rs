@@ -1138,3 +1138,5 @@ pub fn link_fd_at(fd: &OwnedFd, dir: RawFd, name: &CStr) -> io::Result<()> {
     // SAFETY: both paths are NUL-terminated; fd and dir are live descriptors.
     cvt(unsafe { linkat(fd.as_raw_fd(), c"".as_ptr(), dir, name.as_ptr(), AT_EMPTY_PATH as c_int) }).map(drop)
 }
+
+pub const LOCK_UN: i32 = 8;
