@@ -1125,10 +1125,10 @@ extern "C" {
 /// unknown bit fail with EISDIR instead of opening the directory).
 pub const O_TMPFILE: i32 = 0o20000000 | O_DIRECTORY;
 
-/// An unnamed regular file in directory `dir` (open(O_TMPFILE|O_WRONLY)),
+/// An unnamed regular file in directory `dir` (open(O_TMPFILE|O_RDWR)),
 /// linkable later with `link_fd_at`.
 pub fn tmpfile_at(dir: RawFd, mode: u32) -> io::Result<OwnedFd> {
-    open_at(dir, c".", O_TMPFILE | O_WRONLY, mode)
+    open_at(dir, c".", O_TMPFILE | O_RDWR, mode)
 }
 
 /// linkat(fd, "", dir, name, AT_EMPTY_PATH): gives the open file `fd` a new
