@@ -38,6 +38,9 @@ export interface CompileOptions {
   /** Force the network mode (the library uses 'proxy' when it has an ask
    *  callback even without allowedDomains). */
   networkMode?: NetworkPlan['mode'];
+  /** Told when the plan depends on the clock (a glob walk stopped on its
+   *  time budget), so it must not be reused. */
+  onTimeBudget?: () => void;
 }
 
 type Kind = 'allowWrite' | 'denyWrite' | 'denyRead' | 'allowRead';
@@ -73,6 +76,7 @@ export function compile(config: SandboxRuntimeConfig, facts: Facts, command: str
     if (!isGlob(abs)) return [abs];
     const r = expandGlob(abs, fsx, budget);
     if (r.truncated) notes.push(`glob ${entry}: ${r.truncated}; later matches are not covered`);
+    if (r.timed) opts.onTimeBudget?.();
     if (r.matches.length === 0) notes.push(`glob ${entry} matched nothing (files created later are not covered)`);
     return r.matches;
   };

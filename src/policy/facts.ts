@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 
 export interface StatFact {
   kind: 'dir' | 'file' | 'symlink' | 'other';
-  mtimeMs: number;
+  /** Not read by the compiler (its plans are cached by what it reads). */
+  mtimeMs?: number;
   size?: number;
 }
 
@@ -144,111 +145,219 @@ export function memoFs(base: FsFacts): FsFacts {
   return out as unknown as FsFacts;
 }
 
-/** A directory's identity and last change (device, inode, mtime, ctime in
- *  ns), 'absent' when it cannot be reached (ENOENT, EACCES), null when it is
- *  not a plain directory (a symlink's target is not covered by its stamp). */
-export type DirStamp = string | null;
+/** What the fact cache knows of one path from one lstat: its kind, its
+ *  size, and a stamp (mode, device, inode, mtime, ctime, size) that changes
+ *  whenever the answers derived from it could ('' when it cannot be trusted). */
+export interface StatNode {
+  kind: StatFact['kind'];
+  size: number;
+  stamp: string;
+}
 
-export function realDirStamp(dir: string): DirStamp {
+/** A change within one tick of the kernel's coarse file clock can keep
+ *  mtime and ctime as they were ("racy git"): a stamp younger than this is
+ *  never trusted, so what depends on it is asked again. */
+const RACY_MS = 25;
+
+export function realStat(p: string): StatNode | undefined {
   try {
+    const st = lstatSync(p, { throwIfNoEntry: false });
+    if (!st) return undefined;
+    const racy = st.ctimeMs > Date.now() - RACY_MS || st.mtimeMs > Date.now() - RACY_MS;
     // Float ms keep sub-microsecond digits of the ns timestamps, and cost
     // less than a bigint stat.
-    const st = lstatSync(dir, { throwIfNoEntry: false });
-    if (!st) return 'absent';
-    if (!st.isDirectory()) return null;
-    return `${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}`;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EACCES' ? 'absent' : null;
+    return { kind: kindOf(st), size: st.size, stamp: racy ? '' : `${st.mode}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}` };
+  } catch {
+    return undefined;
   }
 }
 
+export type FactOp = 'lstat' | 'realpath' | 'readdir' | 'readdirKinds' | 'readFile';
+
+/** One question a compile asked, with the answer it got. */
+export interface FactQuestion {
+  op: FactOp;
+  path: string;
+  answer: unknown;
+}
+
+interface Known {
+  answer: unknown;
+  /** [path, stamp, path, stamp, ...]: the answer holds while every stamp
+   *  does; null: asked again every time (a symlink on the way). */
+  deps: string[] | null;
+}
+
+/** Equal answers (the shapes FsFacts returns). */
+export function sameAnswer(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (a === undefined || b === undefined || a === null || b === null || typeof a !== 'object' || typeof b !== 'object') return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameAnswer(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => sameAnswer((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+}
+
+const UNNORMAL = /\/\/|\/\.\.?(\/|$)/;
+
 /**
- * "Does not exist" answers kept across compiles of a long-lived Sandbox.
- * Most of what a compile asks about is absent (every home's credential
- * stores, settings candidates, protected names); such an answer stays true
- * exactly as long as the directories leading to the first missing component
- * keep their entries, which their stamps (inode, mtime, ctime) show. So a
- * compile re-checks one stamp per distinct directory instead of asking again
- * per path, and anything created, removed, renamed, re-permissioned or
- * mounted on the way is noticed. Likewise "p is its own realpath" (no
- * symlink on the way). lstat of present paths, directory listings and file
- * contents are never kept. A path with a symlink on the way is not kept (the
- * link's stamp does not cover its target).
+ * Answers to the compiler's filesystem questions kept across the compiles
+ * of a long-lived Sandbox, each with the stamps it depends on:
+ * - absent (or under a non-directory): the deepest existing ancestor (its
+ *   entries, permissions and identity);
+ * - lstat of a present path: that path's own stamp;
+ * - "p is its own realpath": every directory above p (no entry on the way
+ *   replaced by a symlink, renamed or re-mounted);
+ * - a listing or a file's content: that directory's or file's stamp.
+ * A session checks each stamp once (one lstat per distinct path); when a
+ * stamp changed, only the answers depending on it are asked again, and an
+ * equal answer keeps its identity (so listings scanned once stay scanned).
+ * A path reached through a symlink is asked again every time. Only the
+ * stamp-derived answers are handed out (kind, and size of a file: no
+ * times), so an answer changes exactly when what the compiler sees does.
  */
-export class AbsenceCache {
-  private readonly absent = new Map<string, Array<[string, string]>>();
-  /** Paths that were their own realpath, with the stamps above them. */
-  private readonly real = new Map<string, Array<[string, string]>>();
-  private static readonly MAX = 4096;
+export class FactCache {
+  readonly known = new Map<string, Known>();
+  static readonly MAX = 8192;
 
   constructor(
-    private readonly base: FsFacts,
-    private readonly stamp: (dir: string) => DirStamp = realDirStamp,
+    readonly base: FsFacts = realFs,
+    readonly stat: (p: string) => StatNode | undefined = realStat,
   ) {}
 
-  /** The facts for one compile: cached absences re-validated once per
-   *  directory, everything else asked of the base fs and memoized for this
-   *  compile only. */
-  session(): FsFacts {
-    const memo = memoFs(this.base);
-    const stamps = new Map<string, DirStamp>();
-    const stampOf = (d: string): DirStamp => {
-      let s = stamps.get(d);
-      if (s === undefined) stamps.set(d, (s = this.stamp(d)));
-      return s;
-    };
-    const depsOf = (p: string): Array<[string, string]> | undefined => {
-      if (!p.startsWith('/') || p === '/' || /\/\/|\/\.\.?(\/|$)/.test(p)) return undefined;
-      const deps: Array<[string, string]> = [];
-      // Top-down: every directory that exists on the way, up to the first
-      // component that does not.
-      for (let i = p.indexOf('/', 1), a = '/'; ; i = p.indexOf('/', i + 1)) {
-        const s = stampOf(a);
-        if (s === null) return undefined;
-        if (s === 'absent') return deps.length ? deps : undefined;
-        deps.push([a, s]);
-        if (i === -1) return deps;
-        a = p.slice(0, i);
+  session(): FactSession {
+    return new FactSession(this);
+  }
+}
+
+/** The facts for one compile (or one plan check): stats and answers are
+ *  memoized for its length, so it sees one consistent picture. */
+export class FactSession implements FsFacts {
+  private readonly stats = new Map<string, StatNode | null>();
+  private readonly answers = new Map<string, unknown>();
+  private log: Map<string, FactQuestion> | undefined;
+  readonly cacheKey: object;
+
+  constructor(private readonly cache: FactCache) {
+    this.cacheKey = cache;
+    if (cache.base.readdirKinds) this.readdirKinds = (p) => this.ask('readdirKinds', p) as Array<{ name: string; kind: StatFact['kind'] }> | undefined;
+  }
+
+  lstat(p: string): StatFact | undefined {
+    return this.ask('lstat', p) as StatFact | undefined;
+  }
+  realpath(p: string): string | undefined {
+    return this.ask('realpath', p) as string | undefined;
+  }
+  readdir(p: string): string[] | undefined {
+    return this.ask('readdir', p) as string[] | undefined;
+  }
+  readonly readdirKinds?: (p: string) => Array<{ name: string; kind: StatFact['kind'] }> | undefined;
+  readFile(p: string): string | undefined {
+    return this.ask('readFile', p) as string | undefined;
+  }
+
+  /** From now on, every distinct question and its answer (including ones
+   *  already answered in this session) goes into the returned list. */
+  record(): Map<string, FactQuestion> {
+    this.log = new Map();
+    return this.log;
+  }
+
+  /** Whether every question still has its recorded answer. */
+  unchanged(questions: readonly FactQuestion[]): boolean {
+    for (const q of questions) {
+      const a = this.ask(q.op, q.path);
+      if (a !== q.answer && !sameAnswer(a, q.answer)) return false;
+    }
+    return true;
+  }
+
+  private statOf(p: string): StatNode | undefined {
+    let n = this.stats.get(p);
+    if (n === undefined) this.stats.set(p, (n = this.cache.stat(p) ?? null));
+    return n ?? undefined;
+  }
+
+  private valid(deps: string[]): boolean {
+    for (let i = 0; i < deps.length; i += 2) {
+      const s = deps[i + 1]!;
+      if (s === '' || this.statOf(deps[i]!)?.stamp !== s) return false;
+    }
+    return true;
+  }
+
+  private ask(op: FactOp, p: string): unknown {
+    const key = `${op}\0${p}`;
+    let answer: unknown;
+    if (this.answers.has(key)) answer = this.answers.get(key);
+    else {
+      const known = this.cache.known;
+      const k = known.get(key);
+      if (k && k.deps && this.valid(k.deps)) answer = k.answer;
+      else {
+        const fresh = this.compute(op, p);
+        // An equal answer keeps its identity: a listing scanned before
+        // stays scanned, a recorded answer compares by identity.
+        if (k && sameAnswer(k.answer, fresh.answer)) fresh.answer = k.answer;
+        if (!k && known.size >= FactCache.MAX) known.clear();
+        known.set(key, fresh);
+        answer = fresh.answer;
       }
-    };
-    const valid = (deps: Array<[string, string]>) => deps.every(([d, s]) => stampOf(d) === s);
-    const lstat = (p: string): StatFact | undefined => {
-      const deps = this.absent.get(p);
-      if (deps) {
-        if (valid(deps)) return undefined;
-        this.absent.delete(p);
+      this.answers.set(key, answer);
+    }
+    if (this.log && !this.log.has(key)) this.log.set(key, { op, path: p, answer });
+    return answer;
+  }
+
+  private compute(op: FactOp, p: string): Known {
+    const base = this.cache.base;
+    const direct = (): Known => ({ answer: (base[op] as ((p: string) => unknown) | undefined)?.call(base, p), deps: null });
+    if (p.charCodeAt(0) !== 47 || (p.length > 1 && p.endsWith('/')) || UNNORMAL.test(p)) return direct();
+    // Top-down: each stamp is taken before anything that depends on it is
+    // read, so a change in between shows as a new stamp at the next check.
+    let node = this.statOf('/');
+    if (!node) return direct();
+    const deps: string[] = [];
+    let prefix = '/';
+    for (let i = 1; p !== '/'; ) {
+      if (node.kind !== 'dir') {
+        // Under a symlink: its target's stamps are not known here.
+        if (node.kind === 'symlink') return direct();
+        // Under a file: ENOTDIR for as long as it stays that file.
+        return { answer: undefined, deps: [prefix, node.stamp] };
       }
-      // Stamps first, then the answer: a change in between shows as a new
-      // stamp at the next check instead of hiding behind it.
-      const d = this.absent.size < AbsenceCache.MAX ? depsOf(p) : undefined;
-      const v = memo.lstat(p);
-      if (v === undefined && d) this.absent.set(p, d);
-      return v;
-    };
-    const realpath = (p: string): string | undefined => {
-      const deps = this.real.get(p);
-      if (deps) {
-        if (valid(deps)) return p;
-        this.real.delete(p);
-      }
-      const d = this.real.size < AbsenceCache.MAX ? depsOf(p) : undefined;
-      // Absent by lstat means a missing component, so realpath fails too; a
-      // dangling symlink (present to lstat) still goes to the base.
-      const r = lstat(p) === undefined ? undefined : memo.realpath(p);
-      // A path that is its own realpath has no symlink on the way: it stays
-      // so while no directory above it changes its entries.
-      if (r === p && d) this.real.set(p, d);
-      return r;
-    };
-    const out: FsFacts = {
-      lstat,
-      realpath,
-      readdir: (p) => memo.readdir(p),
-    };
-    if (memo.readdirKinds) out.readdirKinds = (p) => memo.readdirKinds!(p);
-    if (memo.readFile) out.readFile = (p) => memo.readFile!(p);
-    out.cacheKey = this;
-    return out;
+      deps.push(prefix, node.stamp);
+      const j = p.indexOf('/', i);
+      const next = j === -1 ? p : p.slice(0, j);
+      const n = this.statOf(next);
+      // Missing (or not searchable): so it stays while the parent's entries
+      // and permissions do.
+      if (!n) return { answer: undefined, deps: [prefix, node.stamp] };
+      prefix = next;
+      node = n;
+      if (j === -1) break;
+      i = j + 1;
+    }
+    const own = [p, node.stamp];
+    switch (op) {
+      case 'lstat':
+        return { answer: node.kind === 'file' ? { kind: 'file', size: node.size } : { kind: node.kind }, deps: own };
+      case 'realpath':
+        if (node.kind === 'symlink') return direct();
+        return { answer: p, deps };
+      case 'readdir':
+      case 'readdirKinds':
+        if (node.kind === 'symlink') return direct();
+        return { answer: (base[op] as ((p: string) => unknown) | undefined)?.call(base, p), deps: own };
+      case 'readFile':
+        return { answer: base.readFile?.(p), deps: own };
+    }
   }
 }
 

@@ -1,8 +1,8 @@
 // srt's mandatory write denies: files and directories that a host program
 // (a shell, git, an editor, an agent) later executes or trusts, so a command
 // must never plant or change them even inside a writable directory. Found by
-// a bounded walk of our own (no ripgrep), cached by the mtimes of the walked
-// directories so that repeated compiles do not rescan an unchanged tree.
+// a bounded walk of our own (no ripgrep); a walked directory's listing is
+// scanned once for as long as the fact cache hands out the same listing.
 import type { FsFacts, StatFact } from './facts.js';
 
 export const DANGEROUS_FILES = [
@@ -41,45 +41,36 @@ export function topLevelProtected(allowGitConfig: boolean, dotGitKind: 'dir' | '
 }
 
 /** What the walk needs of one directory: its subdirectory candidates and
- *  the protected names in it, kept with the mtime it was read at. A
- *  directory whose mtime is unchanged has the same entries, so an unchanged
- *  directory costs one lstat per walk, never a listing: the cost of a
+ *  the protected names in it. Kept per listing (the array a FactCache hands
+ *  out again for as long as the directory's entries are unchanged), so an
+ *  unchanged directory is neither listed nor filtered again: the cost of a
  *  command no longer grows with the number of files in the tree, only with
- *  the number of directories (the launcher's placeholders change the
- *  writable root's mtime at every run, so a whole-tree cache would miss). */
+ *  the number of directories. */
 interface DirScan {
-  mtimeMs: number;
   subdirs: Array<{ name: string; kind: StatFact['kind'] | undefined }>;
   hits: string[];
 }
-/** Per fs (a Sandbox's sessions share one cacheKey); weak, so a fake fs of
- *  a test or a closed Sandbox takes its scans with it. */
-let scans = new WeakMap<object, Map<string, DirScan>>();
-const MAX_SCANS = 20_000;
+/** Weak: a listing replaced in the cache takes its scan with it. */
+let scans = new WeakMap<object, DirScan>();
 const FILE_SET = new Set(DANGEROUS_FILES);
 
-function scanDir(dir: string, mtimeMs: number, fs: FsFacts, memo: Map<string, DirScan>): DirScan | undefined {
-  const hit = memo.get(dir);
-  if (hit && hit.mtimeMs === mtimeMs) return hit;
-  // The mtime was read before the listing: a change in between shows as a
-  // new mtime at the next walk.
-  const entries = fs.readdirKinds ? fs.readdirKinds(dir) : fs.readdir(dir)?.map((name) => ({ name, kind: undefined }));
-  if (!entries) {
-    memo.delete(dir);
-    return undefined;
-  }
+function scanDir(dir: string, fs: FsFacts): DirScan | undefined {
+  const listing: ReadonlyArray<{ name: string; kind?: StatFact['kind'] }> | readonly string[] | undefined = fs.readdirKinds ? fs.readdirKinds(dir) : fs.readdir(dir);
+  if (!listing) return undefined;
+  const hit = scans.get(listing);
+  if (hit) return hit;
   const subdirs: DirScan['subdirs'] = [];
   const hits: string[] = [];
-  for (const e of entries) {
+  for (const raw of listing) {
+    const e = typeof raw === 'string' ? { name: raw, kind: undefined } : raw;
     const low = e.name.toLowerCase();
     if (FILE_SET.has(low) || low === '.vscode' || low === '.idea' || e.name === '.claude' || e.name === '.git') hits.push(e.name);
     if (e.name === 'node_modules' || e.name === '.git') continue;
     if (e.kind !== undefined && e.kind !== 'dir') continue;
     subdirs.push({ name: e.name, kind: e.kind });
   }
-  const scan = { mtimeMs, subdirs, hits };
-  if (memo.size >= MAX_SCANS) memo.clear();
-  memo.set(dir, scan);
+  const scan = { subdirs, hits };
+  scans.set(listing, scan);
   return scan;
 }
 
@@ -94,32 +85,29 @@ export function findNested(
   allowGitConfig: boolean,
   fs: FsFacts,
 ): { found: string[]; truncated: boolean } {
-  const key = fs.cacheKey ?? fs;
-  let memo = scans.get(key);
-  if (!memo) scans.set(key, (memo = new Map()));
   const found: string[] = [];
   let walked = 0;
   let truncated = false;
   const rootSt = fs.lstat(root);
   if (rootSt?.kind !== 'dir') return { found, truncated };
   // BFS over subdirectories; level 1 = direct children of root.
-  let level: Array<[string, number]> = [[root, rootSt.mtimeMs]];
+  let level: string[] = [root];
   for (let d = 1; d < maxDepth && level.length; d++) {
-    const next: Array<[string, number]> = [];
-    for (const [dir, mtimeMs] of level) {
-      for (const { name } of scanDir(dir, mtimeMs, fs, memo)?.subdirs ?? []) {
+    const next: string[] = [];
+    for (const dir of level) {
+      for (const { name, kind } of scanDir(dir, fs)?.subdirs ?? []) {
         const p = `${dir}/${name}`;
-        const st = fs.lstat(p);
-        if (!st || st.kind !== 'dir') continue;
+        // The listing's d_type already says "directory" (no symlink followed).
+        if (kind !== 'dir' && fs.lstat(p)?.kind !== 'dir') continue;
         if (++walked >= MAX_WALK_DIRS) {
           truncated = true;
           break;
         }
-        next.push([p, st.mtimeMs]);
+        next.push(p);
       }
     }
-    for (const [sub, mtimeMs] of next) {
-      const names = scanDir(sub, mtimeMs, fs, memo)?.hits ?? [];
+    for (const sub of next) {
+      const names = scanDir(sub, fs)?.hits ?? [];
       let vscode = false;
       let idea = false;
       for (const n of names) {

@@ -98,6 +98,8 @@ export interface GlobResult {
   matches: string[];
   /** Why the walk stopped early, when it did. */
   truncated?: string;
+  /** It stopped on the time budget: another walk may get further. */
+  timed?: boolean;
 }
 
 /**
@@ -120,7 +122,8 @@ export function expandGlob(glob: string, fs: FsFacts, budget: GlobBudget): GlobR
     const [dir, d] = stack.pop()!;
     const names = fs.readdir(dir);
     if (!names) continue;
-    for (const name of names.sort()) {
+    // A copy: the listing may be a cached answer shared with later compiles.
+    for (const name of [...names].sort()) {
       if (++seen > budget.maxEntries)
         return { matches, truncated: `stopped after ${budget.maxEntries} entries under ${base}` };
       const p = dir === '/' ? `/${name}` : `${dir}/${name}`;
@@ -131,7 +134,7 @@ export function expandGlob(glob: string, fs: FsFacts, budget: GlobBudget): GlobR
       }
     }
     if (budget.now && budget.now() - start > budget.maxMs)
-      return { matches, truncated: `stopped after ${budget.maxMs} ms under ${base}` };
+      return { matches, truncated: `stopped after ${budget.maxMs} ms under ${base}`, timed: true };
   }
   return { matches };
 }

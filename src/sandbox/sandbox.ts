@@ -8,7 +8,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { rmSync } from 'node:fs';
 import type { SandboxRuntimeConfig, SandboxRuntimeConfigInput } from '../config/schema.js';
 import { compile } from '../policy/compile.js';
-import { AbsenceCache, memoFs, realFacts, realFs, type Facts } from '../policy/facts.js';
+import { memoFs, realFacts, realFs, type Facts } from '../policy/facts.js';
+import { PlanCache } from '../policy/plan-cache.js';
 import type { Plan } from '../policy/plan.js';
 import { SandboxViolationStore, type SandboxViolationEvent } from '../net/violations.js';
 import type { AskCallback, PerCommandLists } from '../net/policy.js';
@@ -227,8 +228,9 @@ export class Sandbox {
   private readonly opts: SandboxOptions;
   private readonly debug: ((line: string) => void) | undefined;
   private readonly baseFacts: Facts;
-  /** What did not exist at the last compile, re-checked by directory stamps. */
-  private readonly absence = new AbsenceCache(realFs);
+  /** Plans of earlier commands, reused while every filesystem answer they
+   *  were compiled from still holds (re-checked by stamps at each use). */
+  private readonly plans = new PlanCache();
   private readonly launcher: string;
   private network: NetworkSessionLike | undefined;
   private networkStarting: Promise<NetworkSessionLike> | undefined;
@@ -292,12 +294,14 @@ export class Sandbox {
     const proxy = this.wantsProxy(config, p);
     // The launcher is bound inside only for `cordon-launcher connect` (ssh
     // through the proxy): without a network it would be a mount for nothing.
-    const f: Facts = { ...facts, fs: facts.fs === realFs ? this.absence.session() : memoFs(facts.fs), ...(proxy ? { launcherPath: this.launcher } : {}) };
+    const f: Facts = { ...facts, ...(proxy ? { launcherPath: this.launcher } : {}) };
+    const opts = {
+      ...(proxy ? { networkMode: 'proxy' as const } : {}),
+      ...(this.opts.publish?.length ? { publish: this.opts.publish } : {}),
+    };
     try {
-      return compile(config, f, argv, {
-        ...(proxy ? { networkMode: 'proxy' as const } : {}),
-        ...(this.opts.publish?.length ? { publish: this.opts.publish } : {}),
-      });
+      if (facts.fs === realFs) return this.plans.compile(config, f, argv, opts);
+      return compile(config, { ...f, fs: memoFs(facts.fs) }, argv, opts);
     } catch (e) {
       if (e instanceof CordonError) throw e;
       throw new PolicyError((e as Error).message, undefined, { cause: e });

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { compile } from '../../dist/policy/compile.js';
 import { parseSettings } from '../../dist/config/load.js';
 import { clearMandatoryCache, gitHooksPath } from '../../dist/policy/mandatory.js';
-import { realFacts, parseMountinfo } from '../../dist/policy/facts.js';
+import { realFacts, parseMountinfo, FactCache } from '../../dist/policy/facts.js';
 
 /** A fake fs from a list of paths: "dir/" entries are directories, "a -> b"
  *  symlinks, the rest files. Parents are implied. */
@@ -180,20 +180,26 @@ test('nested mandatory denies down to mandatoryDenySearchDepth, node_modules ski
   assert.ok(deeper.includes('ro-bind /w/a/b/c/d/.bashrc'));
 });
 
-test('mandatory scan is cached and invalidated by a directory mtime change', () => {
+test('mandatory scan: a FactCache hands out unchanged listings again (not re-listed), a changed directory is listed again', () => {
   clearMandatoryCache();
   const fs = fakeFs(['/w/a/x']);
   let reads = 0;
   const counting = { ...fs, readdir: (p) => (reads++, fs.readdir(p)) };
+  // The fake's mtime stands in for the stamp of a real lstat.
+  const cache = new FactCache(counting, (p) => {
+    const n = fs.nodes.get(p);
+    return n && { kind: n.kind, size: n.kind === 'file' ? 1 : 4096, stamp: String(n.mtimeMs) };
+  });
   const cfg = parseSettings({ filesystem: { allowWrite: ['.'] } });
-  compile(cfg, facts(counting), ['cmd']);
+  compile(cfg, facts(cache.session()), ['cmd']);
   const first = reads;
-  compile(cfg, facts(counting), ['cmd']);
+  assert.ok(first > 0);
+  compile(cfg, facts(cache.session()), ['cmd']);
   assert.equal(reads, first, 'second compile must not list directories again');
   fs.nodes.set('/w/a/.bashrc', { kind: 'file', mtimeMs: 1 });
   fs.nodes.get('/w/a').mtimeMs = 2;
-  const m = ops(compile(cfg, facts(counting), ['cmd']));
-  assert.ok(reads > first);
+  const m = ops(compile(cfg, facts(cache.session()), ['cmd']));
+  assert.equal(reads, first + 1, 'only the changed directory is listed again');
   assert.ok(m.includes('ro-bind /w/a/.bashrc'));
 });
 
