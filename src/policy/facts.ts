@@ -163,7 +163,8 @@ export function realStat(p: string): StatNode | undefined {
   try {
     const st = lstatSync(p, { throwIfNoEntry: false });
     if (!st) return undefined;
-    const racy = st.ctimeMs > Date.now() - RACY_MS || st.mtimeMs > Date.now() - RACY_MS;
+    const young = Date.now() - RACY_MS;
+    const racy = st.ctimeMs > young || st.mtimeMs > young;
     // Float ms keep sub-microsecond digits of the ns timestamps, and cost
     // less than a bigint stat.
     return { kind: kindOf(st), size: st.size, stamp: racy ? '' : `${st.mode}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}` };
@@ -179,6 +180,8 @@ export interface FactQuestion {
   op: FactOp;
   path: string;
   answer: unknown;
+  /** op and path as the cache's key. */
+  key: string;
 }
 
 interface Known {
@@ -272,7 +275,7 @@ export class FactSession implements FsFacts {
   /** Whether every question still has its recorded answer. */
   unchanged(questions: readonly FactQuestion[]): boolean {
     for (const q of questions) {
-      const a = this.ask(q.op, q.path);
+      const a = this.ask(q.op, q.path, q.key);
       if (a !== q.answer && !sameAnswer(a, q.answer)) return false;
     }
     return true;
@@ -292,8 +295,7 @@ export class FactSession implements FsFacts {
     return true;
   }
 
-  private ask(op: FactOp, p: string): unknown {
-    const key = `${op}\0${p}`;
+  private ask(op: FactOp, p: string, key = `${op}\0${p}`): unknown {
     let answer: unknown;
     if (this.answers.has(key)) answer = this.answers.get(key);
     else {
@@ -311,7 +313,7 @@ export class FactSession implements FsFacts {
       }
       this.answers.set(key, answer);
     }
-    if (this.log && !this.log.has(key)) this.log.set(key, { op, path: p, answer });
+    if (this.log && !this.log.has(key)) this.log.set(key, { op, path: p, answer, key });
     return answer;
   }
 
