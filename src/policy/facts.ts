@@ -159,7 +159,13 @@ export interface StatNode {
  *  never trusted, so what depends on it is asked again. */
 const RACY_MS = 25;
 
-export function realStat(p: string): StatNode | undefined {
+/** Conditions that hold until something on the way changes (and so its
+ *  stamp); any other failure (EMFILE, EIO, ENOMEM) is not an answer. */
+const STABLE_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'ELOOP', 'ENAMETOOLONG']);
+
+/** undefined: the path cannot be reached (absent, not searchable); null:
+ *  the stat failed for another reason, so nothing is known. */
+export function realStat(p: string): StatNode | undefined | null {
   try {
     const st = lstatSync(p, { throwIfNoEntry: false });
     if (!st) return undefined;
@@ -168,8 +174,8 @@ export function realStat(p: string): StatNode | undefined {
     // Float ms keep sub-microsecond digits of the ns timestamps, and cost
     // less than a bigint stat.
     return { kind: kindOf(st), size: st.size, stamp: racy ? '' : `${st.mode}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.ctimeMs}:${st.size}` };
-  } catch {
-    return undefined;
+  } catch (e) {
+    return STABLE_ERRORS.has((e as NodeJS.ErrnoException).code ?? '') ? undefined : null;
   }
 }
 
@@ -230,7 +236,7 @@ export class FactCache {
 
   constructor(
     readonly base: FsFacts = realFs,
-    readonly stat: (p: string) => StatNode | undefined = realStat,
+    readonly stat: (p: string) => StatNode | undefined | null = realStat,
   ) {}
 
   session(): FactSession {
@@ -241,7 +247,7 @@ export class FactCache {
 /** The facts for one compile (or one plan check): stats and answers are
  *  memoized for its length, so it sees one consistent picture. */
 export class FactSession implements FsFacts {
-  private readonly stats = new Map<string, StatNode | null>();
+  private readonly stats = new Map<string, StatNode | undefined | null>();
   private readonly answers = new Map<string, unknown>();
   private log: Map<string, FactQuestion> | undefined;
   readonly cacheKey: object;
@@ -281,10 +287,10 @@ export class FactSession implements FsFacts {
     return true;
   }
 
-  private statOf(p: string): StatNode | undefined {
+  private statOf(p: string): StatNode | undefined | null {
     let n = this.stats.get(p);
-    if (n === undefined) this.stats.set(p, (n = this.cache.stat(p) ?? null));
-    return n ?? undefined;
+    if (n === undefined && !this.stats.has(p)) this.stats.set(p, (n = this.cache.stat(p)));
+    return n;
   }
 
   private valid(deps: string[]): boolean {
@@ -304,6 +310,9 @@ export class FactSession implements FsFacts {
       if (k && k.deps && this.valid(k.deps)) answer = k.answer;
       else {
         const fresh = this.compute(op, p);
+        // The compiler must never change a shared answer (a sort in place
+        // would corrupt every later compile): make it throw instead.
+        if (typeof fresh.answer === 'object' && fresh.answer !== null) Object.freeze(fresh.answer);
         // An equal answer keeps its identity: a listing scanned before
         // stays scanned, a recorded answer compares by identity.
         if (k && sameAnswer(k.answer, fresh.answer)) fresh.answer = k.answer;
@@ -325,6 +334,7 @@ export class FactSession implements FsFacts {
     // read, so a change in between shows as a new stamp at the next check.
     let node = this.statOf('/');
     if (!node) return direct();
+    let n: StatNode | undefined | null;
     const deps: string[] = [];
     let prefix = '/';
     for (let i = 1; p !== '/'; ) {
@@ -337,7 +347,8 @@ export class FactSession implements FsFacts {
       deps.push(prefix, node.stamp);
       const j = p.indexOf('/', i);
       const next = j === -1 ? p : p.slice(0, j);
-      const n = this.statOf(next);
+      n = this.statOf(next);
+      if (n === null) return direct();
       // Missing (or not searchable): so it stays while the parent's entries
       // and permissions do.
       if (!n) return { answer: undefined, deps: [prefix, node.stamp] };
@@ -347,6 +358,7 @@ export class FactSession implements FsFacts {
       i = j + 1;
     }
     const own = [p, node.stamp];
+    let answer: unknown;
     switch (op) {
       case 'lstat':
         return { answer: node.kind === 'file' ? { kind: 'file', size: node.size } : { kind: node.kind }, deps: own };
@@ -356,9 +368,13 @@ export class FactSession implements FsFacts {
       case 'readdir':
       case 'readdirKinds':
         if (node.kind === 'symlink') return direct();
-        return { answer: (base[op] as ((p: string) => unknown) | undefined)?.call(base, p), deps: own };
+        answer = (base[op] as ((p: string) => unknown) | undefined)?.call(base, p);
+        // A directory that could not be listed (EMFILE, EIO, no read
+        // permission) is asked again next time, never kept as "no entries".
+        return { answer, deps: answer === undefined && node.kind === 'dir' ? null : own };
       case 'readFile':
-        return { answer: base.readFile?.(p), deps: own };
+        answer = base.readFile?.(p);
+        return { answer, deps: answer === undefined && node.kind === 'file' ? null : own };
     }
   }
 }

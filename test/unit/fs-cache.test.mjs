@@ -156,6 +156,55 @@ test('file content, size and kind changes are seen; a listing is read again only
   }
 });
 
+test('a failure that is not an answer (a listing or read that failed, a stat error such as EMFILE) is asked again, never kept', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    mkdirSync(join(dir, 'd'));
+    writeFileSync(join(dir, 'd', '.bashrc'), 'x');
+    writeFileSync(join(dir, 'f'), 'text');
+    await settle();
+    let fail = true;
+    const rc = join(dir, 'd', '.bashrc');
+    const base = {
+      ...realFs,
+      readdirKinds: (p) => (fail ? undefined : realFs.readdirKinds(p)),
+      readFile: (p) => (fail ? undefined : realFs.readFile(p)),
+      // What realFs.lstat says on any error.
+      lstat: (p) => (fail && p === rc ? undefined : realFs.lstat(p)),
+    };
+    let statFails = new Set([rc]);
+    const cache = new FactCache(base, (p) => (statFails.has(p) ? null : realStat(p)));
+    let s = cache.session();
+    assert.equal(s.readdirKinds(join(dir, 'd')), undefined);
+    assert.equal(s.readFile(join(dir, 'f')), undefined);
+    assert.equal(s.lstat(rc), undefined, 'a failed stat: the base answers');
+    // Nothing on disk changes; the failures stop.
+    fail = false;
+    statFails = new Set();
+    s = cache.session();
+    assert.deepEqual(s.readdirKinds(join(dir, 'd')), [{ name: '.bashrc', kind: 'file' }]);
+    assert.equal(s.readFile(join(dir, 'f')), 'text');
+    assert.deepEqual(s.lstat(rc), { kind: 'file', size: 1 });
+  } finally {
+    cleanup();
+  }
+});
+
+test('answers handed to the compiler cannot be changed in place (they are shared by later compiles)', () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(join(dir, 'b'), '');
+    writeFileSync(join(dir, 'a'), '');
+    const s = new FactCache().session();
+    assert.throws(() => s.readdir(dir).sort(), TypeError);
+    assert.throws(() => {
+      s.lstat(join(dir, 'a')).kind = 'dir';
+    }, TypeError);
+  } finally {
+    cleanup();
+  }
+});
+
 test('an unchanged tree costs one stat per stamp and no other question from the second session on, with the same answers', async () => {
   const { dir, cleanup } = tempDir();
   try {
