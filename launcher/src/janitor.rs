@@ -1,23 +1,25 @@
 //! The janitor: a tiny process forked before any namespace exists, outside
 //! the sandbox, not tied to the caller's life (no PDEATHSIG, own session).
-//! PID 1 tells it about every placeholder it creates on a host filesystem
-//! (parent directory descriptor + name + dev/ino, and for mount points a
-//! shared flock on it). When the last holder of
-//! the other end of its socket is gone (launcher and PID 1 ended, however:
-//! exit, crash, kill -9), it removes exactly those placeholders that are
-//! still the same inode and still empty, newest first. That is what keeps
-//! `--mask` of a missing path from leaving ghost files on the host.
+//! PID 1 tells it about every placeholder it creates or adopts on a host
+//! filesystem (parent directory descriptor + name + dev/ino, and for mount
+//! points a descriptor holding the name's in-use marker, see
+//! `mounts::in_use`). When the last holder of the other end of its socket
+//! is gone (launcher and PID 1 ended, however: exit, crash, kill -9), it
+//! removes exactly those placeholders that are still the same inode, still
+//! empty and not in use by a concurrent sandbox, newest first. That is what
+//! keeps `--mask` of a missing path from leaving ghost files on the host.
 
-use crate::mounts::{parse_record, Kind};
+use crate::mounts::{marker_offset, parse_record, Kind};
 use crate::sys;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 struct Record {
     parent: OwnedFd,
-    /// For mount points: an open descriptor holding a shared flock, taken
-    /// before anything was mounted on it.
-    lock: Option<OwnedFd>,
+    /// (dev, ino) of the parent directory: with it, (dev, ino, name) says
+    /// which directory entry this is.
+    pdev: u64,
+    pino: u64,
     kind: Kind,
     dev: u64,
     ino: u64,
@@ -44,6 +46,9 @@ pub fn main(sock: OwnedFd) -> ! {
     crate::security_helper_filter();
 
     let mut recs: Vec<Record> = Vec::new();
+    // Descriptors holding our in-use markers, by inode. All are kept while
+    // PID 1 lives (each holds the markers of the names it was sent with).
+    let mut held: Vec<(u64, u64, OwnedFd)> = Vec::new();
     let mut pid1: Option<OwnedFd> = None;
     let mut buf = [0u8; 4200];
     loop {
@@ -52,12 +57,13 @@ pub fn main(sock: OwnedFd) -> ! {
             Ok(r) if &buf[..r.len] == b"p" => pid1 = r.fds.into_iter().next(),
             Ok(r) => {
                 let mut fds = r.fds.into_iter();
-                if let (Some(parent), Some((kind, dev, ino, name))) = (fds.next(), parse_record(&buf[..r.len])) {
-                    // Once per object: two locks of ours on one file would
-                    // block our own exclusive lock later.
-                    if !recs.iter().any(|x| x.dev == dev && x.ino == ino) {
-                        recs.push(Record { parent, lock: fds.next(), kind, dev, ino, name });
-                    }
+                let (Some(parent), Some((kind, dev, ino, name))) = (fds.next(), parse_record(&buf[..r.len])) else { continue };
+                if let Some(fd) = fds.next() {
+                    held.push((dev, ino, fd));
+                }
+                let Ok(pst) = sys::stat_fd(&parent) else { continue };
+                if !recs.iter().any(|x| x.dev == dev && x.ino == ino && x.pdev == pst.dev && x.pino == pst.ino && x.name == name) {
+                    recs.push(Record { parent, pdev: pst.dev, pino: pst.ino, kind, dev, ino, name });
                 }
             }
             Err(_) => break,
@@ -70,24 +76,48 @@ pub fn main(sock: OwnedFd) -> ! {
         let mut pf = [sys::PollFd { fd: p.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
         while matches!(sys::poll_fds(&mut pf, -1), Ok(0)) {}
     }
+    // Nothing of ours is mounted any more. One descriptor per inode stays
+    // as the probe: a lock test ignores the tester's own locks, so with the
+    // others closed, any marker it sees is a concurrent sandbox's.
+    let mut probes: Vec<(u64, u64, OwnedFd)> = Vec::new();
+    for (dev, ino, fd) in held {
+        if !probes.iter().any(|p| p.0 == dev && p.1 == ino) {
+            probes.push((dev, ino, fd));
+        }
+    }
     for r in recs.iter().rev() {
-        // A concurrent sandbox that still has something mounted on it holds
-        // a shared lock: it is that sandbox's janitor's turn later.
-        if let Some(l) = &r.lock {
-            if sys::lock_fd(l, sys::LOCK_EX | sys::LOCK_NB).is_err() {
-                continue;
+        match probes.iter().find(|p| p.0 == r.dev && p.1 == r.ino) {
+            Some((_, _, probe)) => {
+                // Sandboxes take their marker under LOCK_SH and then check
+                // that the name is still there: testing and unlinking under
+                // LOCK_EX means no one adopts the name in between. Those
+                // holders never block while holding it, so this wait is short.
+                if sys::lock_fd(probe, sys::LOCK_EX).is_err() {
+                    continue;
+                }
+                // In use by a concurrent sandbox: it registered the name too,
+                // its janitor removes it later.
+                if matches!(sys::ofd_locked_by_other(probe, marker_offset(r.name.to_bytes())), Ok(false)) {
+                    remove(r);
+                }
+                let _ = sys::lock_fd(probe, sys::LOCK_UN);
             }
+            None => remove(r),
         }
-        let Ok(st) = sys::stat_at(r.parent.as_raw_fd(), &r.name) else { continue };
-        if st.dev != r.dev || st.ino != r.ino {
-            continue; // replaced by someone else: not ours any more
-        }
-        let _ = match r.kind {
-            Kind::File if st.is_reg() && st.size == 0 => sys::unlink_at(r.parent.as_raw_fd(), &r.name, false),
-            Kind::Link if st.is_symlink() => sys::unlink_at(r.parent.as_raw_fd(), &r.name, false),
-            Kind::Dir if st.is_dir() => sys::unlink_at(r.parent.as_raw_fd(), &r.name, true), // fails if not empty
-            _ => Ok(()),
-        };
     }
     sys::exit_now(0)
+}
+
+/// Removes the record's object if it is still the same inode and empty.
+fn remove(r: &Record) {
+    let Ok(st) = sys::stat_at(r.parent.as_raw_fd(), &r.name) else { return };
+    if st.dev != r.dev || st.ino != r.ino {
+        return; // replaced by someone else: not ours any more
+    }
+    let _ = match r.kind {
+        Kind::File if st.is_reg() && st.size == 0 => sys::unlink_at(r.parent.as_raw_fd(), &r.name, false),
+        Kind::Link if st.is_symlink() => sys::unlink_at(r.parent.as_raw_fd(), &r.name, false),
+        Kind::Dir if st.is_dir() => sys::unlink_at(r.parent.as_raw_fd(), &r.name, true), // fails if not empty
+        _ => Ok(()),
+    };
 }

@@ -92,6 +92,16 @@ pub enum Kind {
 /// sharing a directory can tell it from the user's own files.
 const MARK: &CStr = c"user.cordon.placeholder";
 
+enum Linked {
+    Yes,
+    /// The name appeared meanwhile: look again.
+    Raced,
+    /// The filesystem refuses (`soft`).
+    Refused,
+    /// No seed here: create the file itself.
+    NoSeed,
+}
+
 enum Step {
     Ok(OwnedFd),
     /// The filesystem refuses (read-only, permissions): nothing to do.
@@ -116,6 +126,24 @@ struct Builder<'a> {
     /// this builder attached (any attach may cover "/", so each one drops
     /// it). Saves re-opening /newroot for every path resolved in between.
     root_cache: RefCell<Option<OwnedFd>>,
+    /// One entry per parent directory that got a missing file placeholder.
+    seeds: RefCell<Vec<Seed>>,
+}
+
+/// The placeholder inode of one parent directory. Allocating an inode is
+/// what makes a placeholder expensive (~50 us on ext4, more under load);
+/// a hard link to an existing one costs a few us. So every missing file
+/// masked in that directory becomes a name of one O_TMPFILE inode, created
+/// once per run (read-only, marked, with an in-use marker for each name
+/// taken before that name exists).
+struct Seed {
+    pdev: u64,
+    pino: u64,
+    /// None: no O_TMPFILE or no linkat(AT_EMPTY_PATH) here (old kernel,
+    /// filesystem): one new file per name, as before.
+    file: Option<(OwnedFd, Stat)>,
+    /// Whether the janitor already has (a copy of) the seed's descriptor.
+    lock_sent: bool,
 }
 
 fn fail(step: impl Into<String>, e: io::Error) -> SetupError {
@@ -169,7 +197,7 @@ pub fn build(cfg: &RunConfig, janitor: Option<&OwnedFd>) -> Result<Built, SetupE
         let at = sys::open_at(sys::AT_FDCWD, p, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(f)?;
         sys::attach_mount(&tree, at.as_raw_fd()).map_err(f)?;
     }
-    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None) };
+    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None), seeds: RefCell::new(Vec::new()) };
     for op in &cfg.mounts {
         bld.apply(op)?;
     }
@@ -223,26 +251,32 @@ impl Builder<'_> {
     }
 
     /// Tells the janitor about a placeholder on a filesystem that is not one
-    /// of our private tmpfs mounts, so it disappears after the run. `lock` is
-    /// an open descriptor of a mount point, flock()ed shared: the janitor
-    /// keeps it (and so the lock) until the end, and removes the object only
-    /// if it can then lock it exclusively, i.e. no concurrent sandbox still
-    /// has something mounted on it.
-    fn register(&self, parent: &OwnedFd, name: &CStr, kind: Kind, lock: Option<OwnedFd>) -> Result<(), SetupError> {
+    /// of our private tmpfs mounts, so it disappears after the run.
+    ///
+    /// `lock`: for mount points, an open descriptor of the object that holds
+    /// the in-use marker of this name (`in_use`); the janitor keeps it until
+    /// the end and removes the name only if no other sandbox holds a marker
+    /// for it then (removing a mount point from outside would silently
+    /// unmount it in the sandbox still using it). A seed's descriptor, which
+    /// holds the markers of all its names, travels with its first name only.
+    /// `ids`: the object's (dev, ino) when the caller knows them (else
+    /// stat'ed); `pst` likewise the parent's stat.
+    fn register(&self, parent: &OwnedFd, pst: Option<&Stat>, name: &CStr, kind: Kind, ids: Option<(u64, u64)>, lock: Option<RawFd>) -> Result<(), SetupError> {
         let Some(j) = self.janitor else { return Ok(()) };
-        let pst = sys::stat_fd(parent).map_err(|e| fail("stat placeholder parent", e))?;
+        let pst = match pst {
+            Some(p) => *p,
+            None => sys::stat_fd(parent).map_err(|e| fail("stat placeholder parent", e))?,
+        };
         if self.own_devs.contains(&pst.dev) {
             return Ok(());
         }
-        let st = sys::stat_at(parent.as_raw_fd(), name).map_err(|e| fail("stat placeholder", e))?;
-        let mut msg = vec![kind as u8];
-        msg.extend_from_slice(&st.dev.to_ne_bytes());
-        msg.extend_from_slice(&st.ino.to_ne_bytes());
-        msg.extend_from_slice(name.to_bytes());
+        let (dev, ino) = match ids {
+            Some(i) => i,
+            None => sys::stat_at(parent.as_raw_fd(), name).map(|st| (st.dev, st.ino)).map_err(|e| fail("stat placeholder", e))?,
+        };
+        let msg = record(kind, dev, ino, name);
         let mut fds = vec![parent.as_raw_fd()];
-        if let Some(l) = &lock {
-            fds.push(l.as_raw_fd());
-        }
+        fds.extend(lock);
         sys::send_fds(j, &msg, &fds).map_err(|e| fail("janitor", e))
     }
 
@@ -299,11 +333,11 @@ impl Builder<'_> {
                     if let Ok(d) = sys::open_at(cur.as_raw_fd(), &name, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_NOFOLLOW, 0) {
                         Self::mark(&d);
                     }
-                    self.register(&cur, &name, Kind::Dir, None)?;
+                    self.register(&cur, None, &name, Kind::Dir, None, None)?;
                 }
                 Err(e) if errno(&e) == EEXIST => {
                     if self.marked(&cur, &name).is_some() {
-                        self.register(&cur, &name, Kind::Dir, None)?;
+                        self.register(&cur, None, &name, Kind::Dir, None, None)?;
                     }
                 }
                 Err(e) if errno(&e) == ENOENT => return Ok(Step::Retry), // removed under us
@@ -338,7 +372,7 @@ impl Builder<'_> {
             k -= 1;
         }
         for (p, name) in adopted.iter().rev() {
-            self.register(p, name, Kind::Dir, None)?;
+            self.register(p, None, name, Kind::Dir, None, None)?;
         }
         Ok(())
     }
@@ -349,24 +383,30 @@ impl Builder<'_> {
     /// and registered, so no janitor removes them while our mount sits on
     /// them (removing a mount point from outside would silently unmount it
     /// here). `soft`: Ok(None) when the filesystem refuses the creation.
-    fn mount_point(&self, comps: &[OsString], dir: bool, soft: bool) -> Result<Option<OwnedFd>, SetupError> {
+    /// `missing`: the caller just saw `comps` missing (saves one lookup).
+    fn mount_point(&self, comps: &[OsString], dir: bool, soft: bool, missing: bool) -> Result<Option<OwnedFd>, SetupError> {
         let step = || format!("create /{}", dname(OsStr::from_bytes(rel(comps).as_bytes())));
         if comps.is_empty() {
             return self.root().map(Some).map_err(|e| fail("open root", e));
         }
         let last = name_c(&comps[comps.len() - 1]);
+        let mut skip_lookup = missing;
         for _ in 0..64 {
-            match self.resolve(comps, 0) {
+            match if std::mem::take(&mut skip_lookup) { Err(io::Error::from_raw_os_error(ENOENT)) } else { self.resolve(comps, 0) } {
                 Ok(fd) => {
                     let Ok(parent) = self.resolve(&comps[..comps.len() - 1], sys::O_DIRECTORY) else { continue };
                     let Some((lock, kind)) = self.marked(&parent, &last) else { return Ok(Some(fd)) };
+                    // A janitor tests for markers and unlinks under LOCK_EX:
+                    // with LOCK_SH held, the name is either gone already or
+                    // stays until our marker is gone.
                     sys::lock_fd(&lock, sys::LOCK_SH).map_err(|e| fail(step(), e))?;
-                    if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
-                        continue; // its janitor removed it meanwhile
-                    }
+                    in_use(&lock, &last).map_err(|e| fail(step(), e))?;
+                    let here = sys::stat_fd(&lock).ok().filter(|l| sys::stat_at(parent.as_raw_fd(), &last).is_ok_and(|n| n.dev == l.dev && n.ino == l.ino));
+                    let _ = sys::lock_fd(&lock, sys::LOCK_UN);
+                    let Some(lst) = here else { continue }; // removed meanwhile
                     self.adopt_ancestors(&comps[..comps.len() - 1])?;
-                    let same = sys::stat_fd(&lock).ok().map(|s| s.ino) == sys::stat_fd(&fd).ok().map(|s| s.ino);
-                    self.register(&parent, &last, kind, Some(lock))?;
+                    let same = sys::stat_fd(&fd).is_ok_and(|f| f.dev == lst.dev && f.ino == lst.ino);
+                    self.register(&parent, None, &last, kind, Some((lst.dev, lst.ino)), Some(lock.as_raw_fd()))?;
                     if same {
                         return Ok(Some(fd));
                     }
@@ -381,16 +421,28 @@ impl Builder<'_> {
                 Step::Refused => return Ok(None),
                 Step::Retry => continue,
             };
+            if !dir {
+                match self.link_seed(&parent, &comps[..comps.len() - 1], &last, soft)? {
+                    Linked::Yes => match sys::open_at(parent.as_raw_fd(), &last, sys::O_PATH | sys::O_NOFOLLOW, 0) {
+                        Ok(t) => return Ok(Some(t)),
+                        Err(e) if errno(&e) == ENOENT => continue,
+                        Err(e) => return Err(fail(step(), e)),
+                    },
+                    Linked::Raced => continue,
+                    Linked::Refused => return Ok(None),
+                    Linked::NoSeed => {}
+                }
+            }
             let made = if dir {
                 sys::mkdir_at(parent.as_raw_fd(), &last, 0o755).map(|()| None)
             } else {
-                sys::open_at(parent.as_raw_fd(), &last, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY | sys::O_NOFOLLOW, 0o600).map(Some)
+                sys::open_at(parent.as_raw_fd(), &last, sys::O_CREAT | sys::O_EXCL | sys::O_RDWR | sys::O_NOFOLLOW, 0o600).map(Some)
             };
             match made {
                 Ok(created) => {
                     let kind = if dir { Kind::Dir } else { Kind::File };
-                    // A new file's own descriptor carries the lock (flock
-                    // works on any open file); a directory needs opening.
+                    // A new file's own descriptor carries the marker; a
+                    // directory needs opening.
                     let lock = match created {
                         Some(c) => {
                             Self::mark(&c);
@@ -406,11 +458,11 @@ impl Builder<'_> {
                             Err(e) => return Err(fail(step(), e)),
                         },
                     };
-                    sys::lock_fd(&lock, sys::LOCK_SH).map_err(|e| fail(step(), e))?;
-                    if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
-                        continue;
-                    }
-                    self.register(&parent, &last, kind, Some(lock))?;
+                    // No janitor knows this new inode yet: nothing can remove
+                    // the name before the marker is there.
+                    in_use(&lock, &last).map_err(|e| fail(step(), e))?;
+                    let Ok(lst) = sys::stat_fd(&lock) else { continue };
+                    self.register(&parent, None, &last, kind, Some((lst.dev, lst.ino)), Some(lock.as_raw_fd()))?;
                     match sys::open_at(parent.as_raw_fd(), &last, sys::O_PATH | sys::O_NOFOLLOW, 0) {
                         Ok(t) => return Ok(Some(t)),
                         Err(e) if errno(&e) == ENOENT => continue,
@@ -425,8 +477,58 @@ impl Builder<'_> {
         Err(SetupError::new(step(), "changed concurrently too often".to_string()))
     }
 
+    /// Gives `parent`/`name` (missing a moment ago) to the parent's seed
+    /// inode, made on first use. The marker and the janitor's record come
+    /// before the link exists: even a kill -9 right after linkat leaves no
+    /// name the janitor does not know, and no janitor can take the new name
+    /// for unused. A record whose link never came is harmless (the janitor
+    /// removes a name only while it is that very inode).
+    fn link_seed(&self, parent: &OwnedFd, pcomps: &[OsString], name: &CStr, soft: bool) -> Result<Linked, SetupError> {
+        let f = |e| fail(format!("create /{}/{}", dname(OsStr::from_bytes(rel(pcomps).as_bytes())), name.to_string_lossy()), e);
+        let pst = sys::stat_fd(parent).map_err(f)?;
+        let mut seeds = self.seeds.borrow_mut();
+        let i = match seeds.iter().position(|s| s.pdev == pst.dev && s.pino == pst.ino) {
+            Some(i) => i,
+            None => {
+                // Names made here are reached through this directory: if it
+                // is a concurrent sandbox's placeholder, it must stay
+                // registered with us until our names in it are gone.
+                self.adopt_ancestors(pcomps)?;
+                let file = match sys::tmpfile_at(parent.as_raw_fd(), 0o600) {
+                    Ok(fd) => {
+                        // The mark needs write permission: before the chmod.
+                        Self::mark(&fd);
+                        let _ = sys::chmod_fd(&fd, 0o444);
+                        let st = sys::stat_fd(&fd).map_err(f)?;
+                        Some((fd, st))
+                    }
+                    Err(e) if soft && matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(Linked::Refused),
+                    Err(_) => None,
+                };
+                seeds.push(Seed { pdev: pst.dev, pino: pst.ino, file, lock_sent: false });
+                seeds.len() - 1
+            }
+        };
+        let seed = &mut seeds[i];
+        let Some((fd, st)) = &seed.file else { return Ok(Linked::NoSeed) };
+        in_use(fd, name).map_err(f)?;
+        let lock = (!seed.lock_sent).then(|| fd.as_raw_fd());
+        self.register(parent, Some(&pst), name, Kind::File, Some((st.dev, st.ino)), lock)?;
+        seed.lock_sent = true;
+        match sys::link_fd_at(fd, parent.as_raw_fd(), name) {
+            Ok(()) => Ok(Linked::Yes),
+            Err(e) if errno(&e) == EEXIST => Ok(Linked::Raced),
+            // EPERM/ENOENT (kernel < 6.10 or no permission), EMLINK, EXDEV,
+            // ENOSPC...: one new file per name from now on here.
+            Err(_) => {
+                seed.file = None;
+                Ok(Linked::NoSeed)
+            }
+        }
+    }
+
     fn ensure_dir(&self, comps: &[OsString]) -> Result<OwnedFd, SetupError> {
-        Ok(self.mount_point(comps, true, false)?.expect("not soft"))
+        Ok(self.mount_point(comps, true, false, false)?.expect("not soft"))
     }
 
     fn attach_tmpfs(&mut self, at: &OwnedFd, mode: &CStr, step: &str) -> Result<(), SetupError> {
@@ -483,7 +585,7 @@ impl Builder<'_> {
                 Err(e) => return Err(fail(step, e)),
             };
             let sst = sys::stat_fd(&sfd).map_err(|e| fail(step.clone(), e))?;
-            let at = self.mount_point(&comps, sst.is_dir(), false)?.expect("not soft");
+            let at = self.mount_point(&comps, sst.is_dir(), false, false)?.expect("not soft");
             // A path bound onto itself on the same filesystem must be the
             // very object we hold; otherwise it was replaced in between.
             if src == dst {
@@ -634,7 +736,7 @@ impl Builder<'_> {
                     Ok(())
                 } else {
                     // Possibly a concurrent sandbox's placeholder: adopt it.
-                    let t = self.mount_point(&comps, st.is_dir(), true)?.unwrap_or(fd);
+                    let t = self.mount_point(&comps, st.is_dir(), true, false)?.unwrap_or(fd);
                     let dir = sys::stat_fd(&t).map(|s| s.is_dir()).unwrap_or(false);
                     self.cover(&t, dir).map_err(|e| fail(step, e))
                 }
@@ -643,7 +745,7 @@ impl Builder<'_> {
             Err(e) if errno(&e) == ENOENT => {
                 // Missing: if the sandbox could create it, an empty read-only
                 // placeholder goes there (removed from the host afterwards).
-                match self.mount_point(&comps, false, true)? {
+                match self.mount_point(&comps, false, true, true)? {
                     None => Ok(()), // read-only or not writable: cannot be created inside either
                     Some(t) => {
                         let dir = sys::stat_fd(&t).map(|s| s.is_dir()).unwrap_or(false);
@@ -683,7 +785,7 @@ impl Builder<'_> {
         let name = name_c(&comps[comps.len() - 1]);
         let t = sys::cstr(target).map_err(|e| fail(step.clone(), e))?;
         match sys::symlink_at(&t, parent.as_raw_fd(), &name) {
-            Ok(()) => self.register(&parent, &name, Kind::Link, None),
+            Ok(()) => self.register(&parent, None, &name, Kind::Link, None, None),
             Err(e) if errno(&e) == EEXIST => match sys::readlink_at(parent.as_raw_fd(), &name) {
                 Ok(v) if v == t.as_bytes() => Ok(()),
                 _ => Err(fail(step, e)),
@@ -691,6 +793,34 @@ impl Builder<'_> {
             Err(e) => Err(fail(step, e)),
         }
     }
+}
+
+/// The in-use marker of placeholder name `name`: a read lock (open file
+/// description lock) on one byte of its inode, at an offset derived from
+/// the name. flock would cover the whole inode, and a seed inode has many
+/// names, each used by a different set of sandboxes. Two names of one inode
+/// that hash alike only make a janitor keep a name longer (never remove
+/// one in use).
+fn in_use(fd: &OwnedFd, name: &CStr) -> io::Result<()> {
+    sys::ofd_read_lock(fd, marker_offset(name.to_bytes()))
+}
+
+/// FNV-1a of the name, below 2^62 (any offset past the end is lockable).
+pub fn marker_offset(name: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in name {
+        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h >> 2) as i64
+}
+
+/// A janitor record: kind, dev, ino, name.
+fn record(kind: Kind, dev: u64, ino: u64, name: &CStr) -> Vec<u8> {
+    let mut msg = vec![kind as u8];
+    msg.extend_from_slice(&dev.to_ne_bytes());
+    msg.extend_from_slice(&ino.to_ne_bytes());
+    msg.extend_from_slice(name.to_bytes());
+    msg
 }
 
 /// Parses a janitor record (kind, dev, ino, name).
@@ -733,10 +863,7 @@ mod tests {
 
     #[test]
     fn records_roundtrip_and_reject_paths() {
-        let mut m = vec![b'f'];
-        m.extend_from_slice(&7u64.to_ne_bytes());
-        m.extend_from_slice(&9u64.to_ne_bytes());
-        m.extend_from_slice(b".git");
+        let m = record(Kind::File, 7, 9, c".git");
         let (k, d, i, n) = parse_record(&m).unwrap();
         assert_eq!((k, d, i, n.as_bytes()), (Kind::File, 7, 9, b".git".as_slice()));
         let mut bad = m[..17].to_vec();

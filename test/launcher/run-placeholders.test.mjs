@@ -1,0 +1,186 @@
+// Placeholders for --mask of missing names: on Linux >= 6.10 every missing
+// file masked in one directory is a hard link to one inode (one inode
+// allocation per directory and run instead of one per name), so "in use by
+// another sandbox" must hold per name, not per inode. Each test runs real
+// sandboxes side by side in one directory, with different policies, and
+// checks the masks inside and what is left on the host.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, statSync, writeFileSync, readFileSync } from 'node:fs';
+import { release } from 'node:os';
+import { join } from 'node:path';
+import { LAUNCHER, BASE_MOUNTS, tempDir } from '../helpers.mjs';
+
+const [major, minor] = release().split('.').map(Number);
+const LINKAT_EMPTY = major > 6 || (major === 6 && minor >= 10);
+
+/** A shell probe that reports each NAME under W the sandbox could create or write. */
+function probe(w, names) {
+  return names.map((n) => `{ echo x > ${w}/${n}; } 2>/dev/null && echo LEAK-${n}; mkdir ${w}/${n} 2>/dev/null && echo LEAKDIR-${n};`).join(' ') + ' echo checked';
+}
+
+/** A sandbox that masks NAMES under W, prints "ready", waits for a line on stdin, then probes. */
+function start(w, names, { extra = [] } = {}) {
+  const flags = ['--bind', w, w, ...extra];
+  for (const n of names) flags.push('--mask', `${w}/${n}`);
+  const child = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, ...flags, '--', '/bin/sh', '-c', `echo ready; read x; ${probe(w, names)}`], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let stdout = '', stderr = '';
+  const ready = new Promise((res, rej) => {
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (stdout.includes('ready')) res();
+    });
+    child.on('close', () => rej(new Error(`ended early: ${stdout} ${stderr}`)));
+  });
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise((res) => child.on('close', (code) => res({ code, stdout, stderr })));
+  const finish = async () => {
+    child.stdin.end('go\n');
+    const r = await done;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'ready\nchecked\n', r.stderr);
+  };
+  return { child, ready, done, finish };
+}
+
+const ls = (d) => readdirSync(d).sort();
+
+test('many missing names in one directory: all masked, all gone after the run', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    writeFileSync(join(w, 'kept'), 'k');
+    const names = ['.bashrc', '.gitconfig', '.mcp.json', '.vscode', '.idea', '.git'];
+    const a = start(w, names);
+    await a.ready;
+    assert.deepEqual(ls(w), [...names, 'kept'].sort());
+    const inodes = new Set(names.map((n) => statSync(join(w, n)).ino));
+    for (const n of names) assert.equal(statSync(join(w, n)).size, 0);
+    // One seed inode for the whole directory where linkat(AT_EMPTY_PATH) is allowed.
+    if (LINKAT_EMPTY) assert.equal(inodes.size, 1);
+    await a.finish();
+    assert.deepEqual(ls(w), ['kept']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a name another sandbox adopted stays (and stays masked there); the creator\'s other names go at once', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const a = start(w, ['.a', '.b', '.c']); // creates all three (one inode)
+    await a.ready;
+    const b = start(w, ['.b', '.d']); // adopts .b, creates .d
+    await b.ready;
+    // B took A's .b as it is (no new inode for it).
+    if (LINKAT_EMPTY) assert.equal(statSync(join(w, '.b')).ino, statSync(join(w, '.a')).ino);
+    await a.finish();
+    // A's janitor removed what only A used, and left .b (B still uses it).
+    assert.deepEqual(ls(w), ['.b', '.d']);
+    await b.finish(); // .b still masked in B after A's janitor ran
+    assert.deepEqual(ls(w), []);
+  } finally {
+    cleanup();
+  }
+});
+
+test('the adopter ending first removes nothing the creator still uses', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const a = start(w, ['.a', '.b', '.c']);
+    await a.ready;
+    const b = start(w, ['.b']);
+    await b.ready;
+    await b.finish();
+    assert.deepEqual(ls(w), ['.a', '.b', '.c']);
+    await a.finish(); // all three still masked in A
+    assert.deepEqual(ls(w), []);
+  } finally {
+    cleanup();
+  }
+});
+
+test('three sandboxes share one name: it stays until the last one ends', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const a = start(w, ['.x', '.git']);
+    await a.ready;
+    const b = start(w, ['.git', '.y']);
+    await b.ready;
+    const c = start(w, ['.git']);
+    await c.ready;
+    await a.finish();
+    assert.deepEqual(ls(w), ['.git', '.y']);
+    await b.finish();
+    assert.deepEqual(ls(w), ['.git']);
+    await c.finish();
+    assert.deepEqual(ls(w), []);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a directory made by one sandbox and used by another\'s placeholder is removed by whichever ends last', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const a = start(w, ['d/.env']); // creates d and d/.env
+    await a.ready;
+    const c = start(w, ['d/.git']); // d exists: only creates d/.git
+    await c.ready;
+    await a.finish();
+    assert.deepEqual(ls(join(w, 'd')), ['.git']);
+    await c.finish();
+    assert.deepEqual(ls(w), []);
+  } finally {
+    cleanup();
+  }
+});
+
+/** The pid (in our namespace) of the sandbox's PID 1: the launcher's child whose innermost pid is 1. */
+function pid1Of(launcherPid) {
+  const kids = readFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
+  for (const k of kids) {
+    const ns = readFileSync(`/proc/${k}/status`, 'utf8').match(/^NSpid:\s+(.*)$/m)?.[1].trim().split(/\s+/) ?? [];
+    if (ns.length > 1 && ns[ns.length - 1] === '1') return k;
+  }
+  throw new Error('no PID 1 found');
+}
+
+/** Waits (bounded) until DIR lists exactly WANT. */
+async function settle(dir, want, ms = 10_000) {
+  const end = Date.now() + ms;
+  while (JSON.stringify(ls(dir)) !== JSON.stringify(want) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  return ls(dir);
+}
+
+test('kill -9 of PID 1: its names go, a name another sandbox uses stays masked there', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    writeFileSync(join(w, 'kept'), 'k');
+    const a = start(w, ['.a', '.b', 'sub/.c']);
+    await a.ready;
+    const b = start(w, ['.b']);
+    await b.ready;
+    process.kill(pid1Of(a.child.pid), 'SIGKILL');
+    await a.done;
+    assert.deepEqual(await settle(w, ['.b', 'kept']), ['.b', 'kept']);
+    await b.finish();
+    assert.deepEqual(ls(w), ['kept']);
+  } finally {
+    cleanup();
+  }
+});
