@@ -6,7 +6,7 @@ use crate::hygiene::{self, CmdCtx};
 use crate::sys;
 use crate::args::RunConfig;
 use std::ffi::OsString;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 pub struct Pid1Ctx<'a> {
     pub cfg: &'a RunConfig,
@@ -15,6 +15,10 @@ pub struct Pid1Ctx<'a> {
     pub userns: bool,
     pub cwd: Option<OsString>,
     pub host_mnt_ns: Option<u64>,
+    /// The ready channel of the process that makes the network namespace
+    /// (None: --share-net).
+    pub net: Option<OwnedFd>,
+    pub host_net_ns: Option<u64>,
 }
 
 fn die(step: &str, reason: &str) -> ! {
@@ -22,7 +26,30 @@ fn die(step: &str, reason: &str) -> ! {
     sys::exit_now(125)
 }
 
-pub fn main(ctx: Pid1Ctx) -> ! {
+/// Waits for the relay (or the namespace helper) to be ready and joins the
+/// network namespace it made. Exits 125 when it never got ready (it printed
+/// why) or the namespace is not a new one (N6).
+fn join_network(chan: OwnedFd, host: Option<u64>) {
+    let mut buf = [0u8; 8];
+    let msg = match sys::recv_msg(&chan, &mut buf, false) {
+        Ok(m) => m,
+        Err(e) => die("network", &sys::errno_text(&e)),
+    };
+    let ns = match (msg.len, buf[0], msg.fds.len()) {
+        (1, 1, 1) => msg.fds.into_iter().next().unwrap(),
+        _ => sys::exit_now(125),
+    };
+    match sys::stat_fd(&ns) {
+        Ok(st) if Some(st.ino) == host => die("net namespace", "not isolated from the host"),
+        Ok(_) => {}
+        Err(e) => die("net namespace", &sys::errno_text(&e)),
+    }
+    if let Err(e) = sys::relay::join_netns(ns.as_fd()) {
+        die("join network namespace", &sys::errno_text(&e));
+    }
+}
+
+pub fn main(mut ctx: Pid1Ctx) -> ! {
     let cfg = ctx.cfg;
     if let Err(e) = sys::set_pdeathsig(sys::SIGKILL) {
         die("pdeathsig", &sys::errno_text(&e));
@@ -65,6 +92,13 @@ pub fn main(ctx: Pid1Ctx) -> ! {
         Ok(b) => b,
         Err(e) => die(&e.step, &e.reason),
     };
+
+    // The relay made its namespace and bound its listeners while we built
+    // the root; the command starts only inside that namespace, once every
+    // relay is ready.
+    if let Some(chan) = ctx.net.take() {
+        join_network(chan, ctx.host_net_ns);
+    }
 
     let sigs: Vec<i32> = sys::FORWARDED.iter().copied().chain([sys::SIGCHLD]).collect();
     let set = sys::sigset(&sigs);

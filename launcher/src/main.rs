@@ -131,47 +131,6 @@ fn start_unix_supervisor(cfg: &mut args::RunConfig) -> Result<(), SetupError> {
     Ok(())
 }
 
-/// Forks the relay process when the plan asks for relays or published
-/// ports (after the network namespace exists, before the pid and mount
-/// namespaces); returns its pid once every listener is bound. The launcher
-/// waits for the relay's ready byte, never for a fixed time.
-pub fn start_relay(cfg: &args::RunConfig, janitor_fd: Option<i32>, egress: Option<std::os::fd::OwnedFd>) -> Result<Option<i32>, SetupError> {
-    use std::os::fd::AsRawFd;
-    if cfg.relay_ports.is_empty() && cfg.publish.is_empty() {
-        return Ok(None);
-    }
-    let egress_raw = egress.as_ref().map(|e| e.as_raw_fd());
-    let _ = janitor_fd; // closed below with every other descriptor
-    let (r, w) = sys::pipe_cloexec().map_err(|e| SetupError::new("relay", sys::errno_text(&e)))?;
-    let me = sys::pid();
-    match sys::fork_process().map_err(|e| SetupError::new("fork relay", sys::errno_text(&e)))? {
-        0 => {
-            drop(r);
-            let _ = sys::set_pdeathsig(sys::SIGKILL);
-            if sys::ppid() != me {
-                sys::exit_now(125);
-            }
-            let _ = sys::unblock_all_signals();
-            // Terminal signals are the launcher's to handle.
-            let _ = sys::own_process_group();
-            let keep: Vec<i32> = [w.as_raw_fd()].into_iter().chain(egress_raw).collect();
-            let _ = sys::close_fds_except(3, &keep);
-            relay::serve(cfg, w, egress)
-        }
-        pid => {
-            drop(w);
-            drop(egress);
-            let mut b = [0u8; 1];
-            if matches!(sys::read_fd(r.as_raw_fd(), &mut b), Ok(1)) {
-                return Ok(Some(pid));
-            }
-            // The relay printed why it could not start.
-            let _ = sys::wait_pid(pid, false);
-            sys::exit_now(125)
-        }
-    }
-}
-
 /// Forks the egress helper (protocol v2) while the launcher is still in
 /// the host's network namespace; returns its pid and the relay's end of the
 /// channel. Only when there are outbound relays.

@@ -68,10 +68,11 @@ impl Upstream {
 }
 
 /// The relay child's whole life; see the module comment. Never returns:
-/// exits 125 if a listener cannot be set up (the ready byte is then never
-/// written, so the launcher refuses to start the command), 1 if serving
-/// fails later.
-pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>) -> ! {
+/// exits 125 if a listener cannot be set up (the ready message is then never
+/// sent, so PID 1 refuses to start the command), 1 if serving fails later.
+/// `ready` is PID 1's channel; the ready message carries `netns`, the
+/// namespace the relay made and PID 1 joins.
+pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>, netns: OwnedFd) -> ! {
     if let Err(e) = sys::set_non_dumpable() {
         fail(125, &format!("prctl(PR_SET_DUMPABLE): {e}"));
     }
@@ -91,11 +92,11 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>) -> ! {
         Ok(u) => u,
         Err(e) => fail(125, &e),
     };
-    // The control connection is opened before the ready byte, so the host
-    // knows this relay before the command can connect anywhere. A host that
-    // refuses it (or is unreachable) just gets v1 connections.
+    // The control connection is opened before the ready message, so the
+    // host knows this relay before the command can connect anywhere. A host
+    // that refuses it (or is unreachable) just gets v1 connections.
     if let Some(eg) = egress {
-        upstream.fast = Fast::open(&upstream, eg, relay_id());
+        upstream.fast = Fast::connect(&upstream, eg, relay_id());
     }
     let listeners = match bind_listeners(cfg) {
         Ok(l) => l,
@@ -106,6 +107,18 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>) -> ! {
     if let Err(e) = crate::seccomp::install_helper_filter() {
         fail(125, &e);
     }
+    // Ready: a connection the command makes from now on waits in its
+    // listener's backlog until the threads below accept it, so they need
+    // not exist yet (PID 1 is waiting for this message, the threads are not).
+    if crate::sys::send_msg(&ready, &[1], Some(netns.as_raw_fd()), None).is_err() {
+        // PID 1 is gone; nobody will use the sandbox.
+        std::process::exit(1);
+    }
+    drop((ready, netns));
+    if upstream.fast.as_ref().is_some_and(|f| !f.start()) {
+        // The host sees the control connection close: v1 from now on.
+        upstream.fast = None;
+    }
     let (errors, active) = start_counted(listeners, upstream);
     let drained = thread::Builder::new().stack_size(CONN_STACK).spawn(move || {
         wait_for_term(&term_fd);
@@ -113,14 +126,8 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>) -> ! {
         std::process::exit(0)
     });
     if let Err(e) = drained {
-        fail(125, &format!("thread: {e}"));
+        fail(1, &format!("thread: {e}"));
     }
-    let mut ready = std::fs::File::from(ready);
-    if ready.write_all(&[1]).is_err() {
-        // The launcher is gone; nobody will use the sandbox.
-        std::process::exit(1);
-    }
-    drop(ready);
     match errors.recv() {
         Ok(e) => fail(1, &e),
         Err(_) => fail(1, "every listener stopped"),
@@ -440,7 +447,15 @@ pub struct Fast {
 impl Fast {
     /// Opens the control connection and starts its two reader threads;
     /// None when the host socket cannot be reached.
+    #[cfg(test)]
     pub fn open(up: &Upstream, egress: OwnedFd, relay_id: String) -> Option<Arc<Fast>> {
+        let fast = Fast::connect(up, egress, relay_id)?;
+        fast.start().then_some(fast)
+    }
+
+    /// Opens the control connection and says hello; `start` must follow
+    /// before any connection uses it.
+    pub fn connect(up: &Upstream, egress: OwnedFd, relay_id: String) -> Option<Arc<Fast>> {
         let mut ctrl = UnixStream::connect(&up.socket).ok()?;
         ctrl.write_all(format!("CORDON2 {} ctrl {}\n", up.token, relay_id).as_bytes()).ok()?;
         let fast = Arc::new(Fast {
@@ -453,11 +468,20 @@ impl Fast {
             next_conn: AtomicU64::new(1),
             next_dial: AtomicU64::new(1),
         });
-        let f = fast.clone();
-        thread::Builder::new().stack_size(CONN_STACK).spawn(move || f.ctrl_loop()).ok()?;
-        let f = fast.clone();
-        thread::Builder::new().stack_size(CONN_STACK).spawn(move || f.egress_loop()).ok()?;
         Some(fast)
+    }
+
+    /// Starts the control and egress reader threads; false when no thread
+    /// can be made (the connection is then shut down, so the host knows).
+    pub fn start(self: &Arc<Self>) -> bool {
+        let f = self.clone();
+        let ctrl = thread::Builder::new().stack_size(CONN_STACK).spawn(move || f.ctrl_loop()).is_ok();
+        let f = self.clone();
+        if ctrl && thread::Builder::new().stack_size(CONN_STACK).spawn(move || f.egress_loop()).is_ok() {
+            return true;
+        }
+        let _ = self.ctrl_r.shutdown(Shutdown::Both);
+        false
     }
 
     fn lock(&self) -> MutexGuard<'_, FastState> {

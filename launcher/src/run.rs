@@ -70,6 +70,7 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         .collect();
     let before: Vec<Option<u64>> = ns_names.iter().map(|(n, _)| sys::ns_ino(n).ok()).collect();
     let host_mnt_ns = sys::ns_ino("mnt").ok();
+    let host_net_ns = sys::ns_ino("net").ok();
 
     // The janitor first: it must live in the host's namespaces with the
     // caller's credentials, to remove placeholders after everything else.
@@ -86,8 +87,10 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         None
     };
 
-    // The network namespace comes last, so that the egress helper can be
-    // forked in between: inside the new user namespace, outside the new netns.
+    // The launcher itself never enters the new network namespace: the relay
+    // (or a short-lived helper) creates it, so that creating it, bringing up
+    // lo and binding the relay's listeners overlap with PID 1 building the
+    // root; PID 1 joins it before the command starts.
     sys::unshare_ns(flags & !sys::CLONE_NEWNET).map_err(|e| setup("unshare namespaces", e))?;
     if userns {
         let uid = cfg.uid.unwrap_or(ids.euid);
@@ -100,11 +103,12 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         arm_pdeathsig(parent)?;
     }
     let egress = crate::start_egress(&cfg)?;
-    if flags & sys::CLONE_NEWNET != 0 {
-        sys::unshare_ns(sys::CLONE_NEWNET).map_err(|e| setup("unshare network namespace", e))?;
-    }
-    // Fail closed (N6): every namespace we asked for must really be new.
+    // Fail closed (N6): every namespace we asked for must really be new (the
+    // network namespace is checked where it is joined, in PID 1).
     for ((name, _), b) in ns_names.iter().zip(before) {
+        if *name == "net" {
+            continue;
+        }
         if let (Some(b), Ok(a)) = (b, sys::ns_ino(name)) {
             if a == b {
                 return Err(SetupError::new(format!("{name} namespace"), "not isolated from the host".to_string()));
@@ -112,9 +116,6 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         }
     }
     sys::set_dumpable(false).map_err(|e| setup("dumpable", e))?;
-    if !cfg.share_net {
-        sys::loopback_up().map_err(|e| setup("loopback", e))?;
-    }
     if let Some(h) = &cfg.hostname {
         use std::os::unix::ffi::OsStrExt;
         sys::set_hostname(h.as_bytes()).map_err(|e| setup("hostname", e))?;
@@ -128,7 +129,7 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         Some((pid, fd)) => (Some(pid), Some(fd)),
         None => (None, None),
     };
-    let relay = crate::start_relay(&cfg, janitor.as_ref().map(|j| j.0.as_raw_fd()), egress_fd)?;
+    let net = if cfg.share_net { None } else { Some(start_net(&cfg, egress_fd)?) };
 
     let (status, status_child) = sys::seqpacket_pair().map_err(|e| setup("status channel", e))?;
     sys::set_passcred(&status).map_err(|e| setup("status channel", e))?;
@@ -145,16 +146,28 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
                 }
                 None => None,
             };
-            init::main(Pid1Ctx { cfg: &cfg, status: status_child, janitor: jfd, userns, cwd, host_mnt_ns })
+            let net = net.map(|n| n.chan);
+            init::main(Pid1Ctx { cfg: &cfg, status: status_child, janitor: jfd, userns, cwd, host_mnt_ns, net, host_net_ns })
         }
         pid => pid,
     };
     drop(status_child);
     drop(janitor_fd);
+    // Only PID 1 may hear from the network helper: with our copy closed, a
+    // helper that dies before its ready message means EOF there, and PID 1
+    // then refuses to start the command.
+    let net = net.map(|n| (n.pid, n.relay));
 
     let out = monitor(&cfg, pid1, &status, &set);
-    if let Some(r) = relay {
-        stop_relay(r);
+    match net {
+        Some((pid, true)) => stop_relay(pid),
+        // The helper that only made the namespace has exited (or dies now:
+        // PID 1 is gone, nobody needs the namespace any more).
+        Some((pid, false)) => {
+            let _ = sys::send_signal(pid, sys::SIGKILL);
+            let _ = sys::wait_pid(pid, false);
+        }
+        None => {}
     }
     if let Some(e) = egress_pid {
         let _ = sys::send_signal(e, sys::SIGKILL);
@@ -167,6 +180,66 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         let _ = sys::wait_pid(pid, false);
     }
     Ok(out)
+}
+
+/// The process that owns the sandbox's network namespace until PID 1 has
+/// joined it.
+struct Net {
+    pid: i32,
+    /// Whether it is the relay (it keeps running) or only made the namespace.
+    relay: bool,
+    /// PID 1's end of the ready channel: one message `[1]` carrying the
+    /// namespace (an nsfs descriptor) once lo is up and, for the relay, every
+    /// listener is bound and the v2 control connection is open.
+    chan: OwnedFd,
+}
+
+/// Forks the process that creates the sandbox's network namespace: the relay
+/// when the plan asks for relays or published ports, else a helper that
+/// exits once it has handed the namespace over. It lives in the host's
+/// mount and pid namespaces (forked before CLONE_NEWPID) and in the new user
+/// namespace, so the new netns is owned by the sandbox's user namespace as
+/// before. The launcher does not wait for it: PID 1 does, while it builds
+/// the root in parallel.
+fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError> {
+    let relay = !(cfg.relay_ports.is_empty() && cfg.publish.is_empty());
+    let (pid1_end, ours) = sys::seqpacket_pair().map_err(|e| setup("network", e))?;
+    let me = sys::pid();
+    match sys::fork_process().map_err(|e| setup(if relay { "fork relay" } else { "fork network helper" }, e))? {
+        0 => {
+            drop(pid1_end);
+            let _ = sys::set_pdeathsig(sys::SIGKILL);
+            if sys::ppid() != me {
+                sys::exit_now(125);
+            }
+            let _ = sys::unblock_all_signals();
+            // Terminal signals are the launcher's to handle.
+            let _ = sys::own_process_group();
+            let keep: Vec<i32> = [ours.as_raw_fd()].into_iter().chain(egress.as_ref().map(|e| e.as_raw_fd())).collect();
+            let _ = sys::close_fds_except(3, &keep);
+            let fail = |step: &str, e: std::io::Error| -> ! {
+                crate::report(step, &sys::errno_text(&e));
+                sys::exit_now(125)
+            };
+            if let Err(e) = sys::unshare_ns(sys::CLONE_NEWNET) {
+                fail("unshare network namespace", e);
+            }
+            if let Err(e) = sys::loopback_up() {
+                fail("loopback", e);
+            }
+            let ns = match sys::open_at(sys::AT_FDCWD, c"/proc/self/ns/net", sys::O_RDONLY, 0) {
+                Ok(fd) => fd,
+                Err(e) => fail("network namespace", e),
+            };
+            if relay {
+                crate::relay::serve(cfg, ours, egress, ns)
+            }
+            // PID 1 refuses to start the command without this message.
+            let code = if sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None).is_ok() { 0 } else { 125 };
+            sys::exit_now(code)
+        }
+        pid => Ok(Net { pid, relay, chan: pid1_end }),
+    }
 }
 
 /// How long the relay may take to finish its connections once the command

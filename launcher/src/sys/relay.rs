@@ -20,6 +20,7 @@ extern "C" {
     fn read(fd: c_int, buf: *mut c_void, n: usize) -> isize;
     fn write(fd: c_int, buf: *const c_void, n: usize) -> isize;
     fn recv(fd: c_int, buf: *mut c_void, len: usize, flags: c_int) -> isize;
+    fn setns(fd: c_int, nstype: c_int) -> c_int;
 }
 
 #[repr(C)]
@@ -215,6 +216,14 @@ pub fn take_stdio(fd: RawFd) -> Option<OwnedFd> {
     // this is the only OwnedFd ever made for it. std's Stdin/Stdout handles
     // tolerate a closed descriptor (they report EBADF, they never close it).
     Some(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Moves the calling process into the network namespace `ns` refers to (an
+/// nsfs descriptor); CLONE_NEWNET makes the kernel refuse any other kind.
+pub fn join_netns(ns: BorrowedFd<'_>) -> io::Result<()> {
+    const CLONE_NEWNET: c_int = 0x4000_0000;
+    // SAFETY: plain integer arguments; the descriptor is live for the call.
+    check(unsafe { setns(ns.as_raw_fd(), CLONE_NEWNET) } as c_long).map(drop)
 }
 
 #[cfg(test)]
