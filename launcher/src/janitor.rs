@@ -9,10 +9,11 @@
 //! empty and not in use by a concurrent sandbox, newest first. That is what
 //! keeps `--mask` of a missing path from leaving ghost files on the host.
 
-use crate::mounts::{marker_offset, parse_record, Kind};
+use crate::mounts::{lock_bounded, marker_offset, parse_record, Kind};
 use crate::sys;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
 
 struct Record {
     parent: OwnedFd,
@@ -85,14 +86,18 @@ pub fn main(sock: OwnedFd) -> ! {
             probes.push((dev, ino, fd));
         }
     }
+    // For all contended names together (the launcher's caller waits).
+    let patience = Instant::now() + Duration::from_millis(500);
     for r in recs.iter().rev() {
         match probes.iter().find(|p| p.0 == r.dev && p.1 == r.ino) {
             Some((_, _, probe)) => {
                 // Sandboxes take their marker under LOCK_SH and then check
                 // that the name is still there: testing and unlinking under
                 // LOCK_EX means no one adopts the name in between. Those
-                // holders never block while holding it, so this wait is short.
-                if sys::lock_fd(probe, sys::LOCK_EX).is_err() {
+                // holders never block while holding it, so the wait is
+                // short; a longer one is someone holding it on purpose (the
+                // launcher waits for us): then the name stays.
+                if lock_bounded(probe, sys::LOCK_EX, patience.saturating_duration_since(Instant::now())).is_err() {
                     continue;
                 }
                 // In use by a concurrent sandbox: it registered the name too,

@@ -22,6 +22,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 const ENOENT: i32 = 2;
+const EAGAIN: i32 = 11;
 const EACCES: i32 = 13;
 const EEXIST: i32 = 17;
 const ENOTDIR: i32 = 20;
@@ -399,7 +400,10 @@ impl Builder<'_> {
                     // A janitor tests for markers and unlinks under LOCK_EX:
                     // with LOCK_SH held, the name is either gone already or
                     // stays until our marker is gone.
-                    sys::lock_fd(&lock, sys::LOCK_SH).map_err(|e| fail(step(), e))?;
+                    lock_bounded(&lock, sys::LOCK_SH, ADOPT_WAIT).map_err(|e| match errno(&e) {
+                        EAGAIN => SetupError::new(step(), "placeholder kept locked by another process".to_string()),
+                        _ => fail(step(), e),
+                    })?;
                     in_use(&lock, &last).map_err(|e| fail(step(), e))?;
                     let here = sys::stat_fd(&lock).ok().filter(|l| sys::stat_at(parent.as_raw_fd(), &last).is_ok_and(|n| n.dev == l.dev && n.ino == l.ino));
                     let _ = sys::lock_fd(&lock, sys::LOCK_UN);
@@ -791,6 +795,24 @@ impl Builder<'_> {
                 _ => Err(fail(step, e)),
             },
             Err(e) => Err(fail(step, e)),
+        }
+    }
+}
+
+/// How long setup waits for a placeholder that someone else keeps locked.
+/// Janitors and other setups hold it for a few syscalls; anything longer is
+/// a process (maybe inside some sandbox) holding it on purpose: setup then
+/// fails rather than use the name unprotected.
+const ADOPT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// flock with a deadline: any process that can open a placeholder can
+/// flock it, so blocking without limit would let it hang us.
+pub fn lock_bounded(fd: &OwnedFd, op: i32, limit: std::time::Duration) -> io::Result<()> {
+    let end = std::time::Instant::now() + limit;
+    loop {
+        match sys::lock_fd(fd, op | sys::LOCK_NB) {
+            Err(e) if errno(&e) == EAGAIN && std::time::Instant::now() < end => std::thread::sleep(std::time::Duration::from_millis(1)),
+            r => return r,
         }
     }
 }

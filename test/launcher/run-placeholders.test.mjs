@@ -184,3 +184,65 @@ test('kill -9 of PID 1: its names go, a name another sandbox uses stays masked t
     cleanup();
   }
 });
+
+/** Holds flock MODE (-s or -x) on FILE from outside any sandbox until release(). */
+async function holdLock(file, mode) {
+  // Its own process group: flock(1) runs the command in a child that
+  // inherits the lock, and both must go.
+  const h = spawn('flock', [mode, file, '/bin/sh', '-c', 'echo held; exec sleep 60'], { stdio: ['ignore', 'pipe', 'inherit'], detached: true });
+  await new Promise((res, rej) => {
+    h.stdout.on('data', (d) => String(d).includes('held') && res());
+    h.on('close', () => rej(new Error('flock ended early')));
+  });
+  let gone = false;
+  return {
+    release() {
+      if (!gone) {
+        gone = true;
+        try { process.kill(-h.pid, 'SIGKILL'); } catch {}
+      }
+    },
+  };
+}
+
+test('a process holding a placeholder\'s lock cannot hang the janitor: the run ends, that name is kept', async () => {
+  const { dir, cleanup } = tempDir();
+  let h;
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const a = start(w, ['.a', '.b']);
+    await a.ready;
+    h = await holdLock(join(w, '.a'), '-s');
+    await a.finish(); // returns although the janitor cannot lock .a
+    // Kept rather than removed while someone might still use it.
+    assert.deepEqual(ls(w), LINKAT_EMPTY ? ['.a', '.b'] : ['.a']);
+  } finally {
+    h?.release();
+    cleanup();
+  }
+});
+
+test('a process holding a placeholder exclusively cannot hang a new sandbox: setup fails closed', async () => {
+  const { dir, cleanup } = tempDir();
+  let h;
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const a = start(w, ['.git']);
+    await a.ready;
+    h = await holdLock(join(w, '.git'), '-x');
+    const b = start(w, ['.git']);
+    b.ready.catch(() => {}); // it never gets ready
+    const r = await b.done;
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stdout, /ready/);
+    assert.match(r.stderr, /\.git: .*locked/);
+    h.release();
+    await a.finish();
+    assert.deepEqual(ls(w), []);
+  } finally {
+    h?.release();
+    cleanup();
+  }
+});
