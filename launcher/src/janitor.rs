@@ -9,14 +9,15 @@
 //! empty and not in use by a concurrent sandbox, newest first. That is what
 //! keeps `--mask` of a missing path from leaving ghost files on the host.
 
-use crate::mounts::{lock_bounded, marker_offset, parse_record, Kind};
+use crate::mounts::{lock_bounded, marker_offset, parse_records, Kind, MSG_MAX};
 use crate::sys;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 struct Record {
-    parent: OwnedFd,
+    parent: Rc<OwnedFd>,
     /// (dev, ino) of the parent directory: with it, (dev, ino, name) says
     /// which directory entry this is.
     pdev: u64,
@@ -51,20 +52,23 @@ pub fn main(sock: OwnedFd) -> ! {
     // PID 1 lives (each holds the markers of the names it was sent with).
     let mut held: Vec<(u64, u64, OwnedFd)> = Vec::new();
     let mut pid1: Option<OwnedFd> = None;
-    let mut buf = [0u8; 4200];
+    let mut buf = [0u8; MSG_MAX + 104];
     loop {
         match sys::recv_msg(&sock, &mut buf, false) {
             Ok(r) if r.len == 0 && r.fds.is_empty() => break, // EOF: every sender is gone
             Ok(r) if &buf[..r.len] == b"p" => pid1 = r.fds.into_iter().next(),
             Ok(r) => {
                 let mut fds = r.fds.into_iter();
-                let (Some(parent), Some((kind, dev, ino, name))) = (fds.next(), parse_record(&buf[..r.len])) else { continue };
+                let (Some(parent), Some(list)) = (fds.next(), parse_records(&buf[..r.len])) else { continue };
                 if let Some(fd) = fds.next() {
-                    held.push((dev, ino, fd));
+                    held.push((list[0].1, list[0].2, fd));
                 }
                 let Ok(pst) = sys::stat_fd(&parent) else { continue };
-                if !recs.iter().any(|x| x.dev == dev && x.ino == ino && x.pdev == pst.dev && x.pino == pst.ino && x.name == name) {
-                    recs.push(Record { parent, pdev: pst.dev, pino: pst.ino, kind, dev, ino, name });
+                let parent = Rc::new(parent);
+                for (kind, dev, ino, name) in list {
+                    if !recs.iter().any(|x| x.dev == dev && x.ino == ino && x.pdev == pst.dev && x.pino == pst.ino && x.name == name) {
+                        recs.push(Record { parent: parent.clone(), pdev: pst.dev, pino: pst.ino, kind, dev, ino, name });
+                    }
                 }
             }
             Err(_) => break,
@@ -88,26 +92,37 @@ pub fn main(sock: OwnedFd) -> ! {
     }
     // For all contended names together (the launcher's caller waits).
     let patience = Instant::now() + Duration::from_millis(500);
+    // The probe we hold LOCK_EX on: kept across consecutive names of one
+    // inode (a seed's names come together), released before waiting for
+    // another, so we never wait while holding one.
+    let mut held_ex: Option<usize> = None;
     for r in recs.iter().rev() {
-        match probes.iter().find(|p| p.0 == r.dev && p.1 == r.ino) {
-            Some((_, _, probe)) => {
-                // Sandboxes take their marker under LOCK_SH and then check
-                // that the name is still there: testing and unlinking under
-                // LOCK_EX means no one adopts the name in between. Those
-                // holders never block while holding it, so the wait is
-                // short; a longer one is someone holding it on purpose (the
-                // launcher waits for us): then the name stays.
-                if lock_bounded(probe, sys::LOCK_EX, patience.saturating_duration_since(Instant::now())).is_err() {
-                    continue;
-                }
-                // In use by a concurrent sandbox: it registered the name too,
-                // its janitor removes it later.
-                if matches!(sys::ofd_locked_by_other(probe, marker_offset(r.name.to_bytes())), Ok(false)) {
-                    remove(r);
-                }
-                let _ = sys::lock_fd(probe, sys::LOCK_UN);
+        let p = probes.iter().position(|p| p.0 == r.dev && p.1 == r.ino);
+        if let Some(h) = held_ex.filter(|&h| Some(h) != p) {
+            let _ = sys::lock_fd(&probes[h].2, sys::LOCK_UN);
+            held_ex = None;
+        }
+        let Some(p) = p else {
+            remove(r);
+            continue;
+        };
+        let probe = &probes[p].2;
+        if held_ex.is_none() {
+            // Sandboxes take their marker under LOCK_SH and then check
+            // that the name is still there: testing and unlinking under
+            // LOCK_EX means no one adopts the name in between. Those
+            // holders never block while holding it, so the wait is
+            // short; a longer one is someone holding it on purpose (the
+            // launcher waits for us): then the name stays.
+            if lock_bounded(probe, sys::LOCK_EX, patience.saturating_duration_since(Instant::now())).is_err() {
+                continue;
             }
-            None => remove(r),
+            held_ex = Some(p);
+        }
+        // In use by a concurrent sandbox: it registered the name too, its
+        // janitor removes it later.
+        if matches!(sys::ofd_locked_by_other(probe, marker_offset(r.name.to_bytes())), Ok(false)) {
+            remove(r);
         }
     }
     sys::exit_now(0)

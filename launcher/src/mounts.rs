@@ -15,7 +15,7 @@
 use crate::args::{BindKind, MountOp, RunConfig};
 use crate::sys::{self, Stat};
 use crate::SetupError;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -129,6 +129,10 @@ struct Builder<'a> {
     root_cache: RefCell<Option<OwnedFd>>,
     /// One entry per parent directory that got a missing file placeholder.
     seeds: RefCell<Vec<Seed>>,
+    /// The mount plan and the index of the op being applied (placeholders
+    /// look ahead for names they can register together).
+    plan: &'a [MountOp],
+    pos: Cell<usize>,
 }
 
 /// The placeholder inode of one parent directory. Allocating an inode is
@@ -143,8 +147,9 @@ struct Seed {
     /// None: no O_TMPFILE or no linkat(AT_EMPTY_PATH) here (old kernel,
     /// filesystem): one new file per name, as before.
     file: Option<(OwnedFd, Stat)>,
-    /// Whether the janitor already has (a copy of) the seed's descriptor.
-    lock_sent: bool,
+    /// The names the janitor already knows for this seed (their markers
+    /// are taken). The seed's descriptor went with the first of them.
+    told: Vec<CString>,
 }
 
 fn fail(step: impl Into<String>, e: io::Error) -> SetupError {
@@ -198,8 +203,9 @@ pub fn build(cfg: &RunConfig, janitor: Option<&OwnedFd>) -> Result<Built, SetupE
         let at = sys::open_at(sys::AT_FDCWD, p, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(f)?;
         sys::attach_mount(&tree, at.as_raw_fd()).map_err(f)?;
     }
-    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None), seeds: RefCell::new(Vec::new()) };
-    for op in &cfg.mounts {
+    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None), seeds: RefCell::new(Vec::new()), plan: &cfg.mounts, pos: Cell::new(0) };
+    for (i, op) in cfg.mounts.iter().enumerate() {
+        bld.pos.set(i);
         bld.apply(op)?;
     }
     let proc_mode = bld.proc_mode;
@@ -275,10 +281,28 @@ impl Builder<'_> {
             Some(i) => i,
             None => sys::stat_at(parent.as_raw_fd(), name).map(|st| (st.dev, st.ino)).map_err(|e| fail("stat placeholder", e))?,
         };
-        let msg = record(kind, dev, ino, name);
-        let mut fds = vec![parent.as_raw_fd()];
-        fds.extend(lock);
-        sys::send_fds(j, &msg, &fds).map_err(|e| fail("janitor", e))
+        let mut msg = Vec::new();
+        record(&mut msg, kind, dev, ino, name);
+        send(j, &msg, parent, lock)
+    }
+
+    /// `register` for several names in `parent` of one inode (a seed), in as
+    /// few messages as fit: each message wakes the janitor, which costs more
+    /// than the rest of a placeholder.
+    fn register_names(&self, parent: &OwnedFd, pst: &Stat, (dev, ino): (u64, u64), names: &[CString], mut lock: Option<RawFd>) -> Result<(), SetupError> {
+        let Some(j) = self.janitor else { return Ok(()) };
+        if self.own_devs.contains(&pst.dev) {
+            return Ok(());
+        }
+        let mut msg = Vec::new();
+        for (i, n) in names.iter().enumerate() {
+            record(&mut msg, Kind::File, dev, ino, n);
+            if i + 1 == names.len() || msg.len() + RECORD_MAX > MSG_MAX {
+                send(j, &msg, parent, lock.take())?;
+                msg.clear();
+            }
+        }
+        Ok(())
     }
 
     /// If `parent`/`name` is a placeholder (ours or a concurrent sandbox's:
@@ -509,16 +533,35 @@ impl Builder<'_> {
                     Err(e) if soft && matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(Linked::Refused),
                     Err(_) => None,
                 };
-                seeds.push(Seed { pdev: pst.dev, pino: pst.ino, file, lock_sent: false });
+                seeds.push(Seed { pdev: pst.dev, pino: pst.ino, file, told: Vec::new() });
                 seeds.len() - 1
             }
         };
         let seed = &mut seeds[i];
         let Some((fd, st)) = &seed.file else { return Ok(Linked::NoSeed) };
-        in_use(fd, name).map_err(f)?;
-        let lock = (!seed.lock_sent).then(|| fd.as_raw_fd());
-        self.register(parent, Some(&pst), name, Kind::File, Some((st.dev, st.ino)), lock)?;
-        seed.lock_sent = true;
+        if !seed.told.iter().any(|n| n.as_c_str() == name) {
+            // With this name, every later mask of a name in the same
+            // directory (as written; others come on their own): if one is
+            // never linked, its record only names an entry that is not
+            // this inode, which the janitor leaves alone.
+            let mut batch = vec![name.to_owned()];
+            for op in self.plan.get(self.pos.get() + 1..).unwrap_or_default() {
+                let MountOp::Mask { path } = op else { continue };
+                let Ok(c) = components(path) else { continue };
+                if c.len() == pcomps.len() + 1 && c[..pcomps.len()] == *pcomps {
+                    let n = name_c(&c[pcomps.len()]);
+                    if !batch.contains(&n) && !seed.told.contains(&n) {
+                        batch.push(n);
+                    }
+                }
+            }
+            for n in &batch {
+                in_use(fd, n).map_err(f)?;
+            }
+            let lock = seed.told.is_empty().then(|| fd.as_raw_fd());
+            self.register_names(parent, &pst, (st.dev, st.ino), &batch, lock)?;
+            seed.told.extend(batch);
+        }
         match sys::link_fd_at(fd, parent.as_raw_fd(), name) {
             Ok(()) => Ok(Linked::Yes),
             Err(e) if errno(&e) == EEXIST => Ok(Linked::Raced),
@@ -836,33 +879,54 @@ pub fn marker_offset(name: &[u8]) -> i64 {
     (h >> 2) as i64
 }
 
-/// A janitor record: kind, dev, ino, name.
-fn record(kind: Kind, dev: u64, ino: u64, name: &CStr) -> Vec<u8> {
-    let mut msg = vec![kind as u8];
+/// The largest janitor message (its receive buffer is larger) and record
+/// (a name is at most 255 bytes).
+pub const MSG_MAX: usize = 4096;
+const RECORD_MAX: usize = 19 + 255;
+
+/// Appends one janitor record: kind, dev, ino, name length (u16), name.
+/// A message holds one or more, all in the directory whose descriptor
+/// comes with it.
+fn record(msg: &mut Vec<u8>, kind: Kind, dev: u64, ino: u64, name: &CStr) {
+    msg.push(kind as u8);
     msg.extend_from_slice(&dev.to_ne_bytes());
     msg.extend_from_slice(&ino.to_ne_bytes());
+    msg.extend_from_slice(&(name.to_bytes().len() as u16).to_ne_bytes());
     msg.extend_from_slice(name.to_bytes());
-    msg
 }
 
-/// Parses a janitor record (kind, dev, ino, name).
-pub fn parse_record(msg: &[u8]) -> Option<(Kind, u64, u64, CString)> {
-    if msg.len() < 18 {
-        return None;
+/// Sends records with their directory (and a marker-holding descriptor).
+fn send(j: &OwnedFd, msg: &[u8], parent: &OwnedFd, lock: Option<RawFd>) -> Result<(), SetupError> {
+    let mut fds = vec![parent.as_raw_fd()];
+    fds.extend(lock);
+    sys::send_fds(j, msg, &fds).map_err(|e| fail("janitor", e))
+}
+
+/// Parses a janitor message: its records (kind, dev, ino, name), or None
+/// if any is malformed.
+pub fn parse_records(mut msg: &[u8]) -> Option<Vec<(Kind, u64, u64, CString)>> {
+    let mut out = Vec::new();
+    while !msg.is_empty() {
+        if msg.len() < 19 {
+            return None;
+        }
+        let kind = match msg[0] {
+            b'f' => Kind::File,
+            b'd' => Kind::Dir,
+            b'l' => Kind::Link,
+            _ => return None,
+        };
+        let dev = u64::from_ne_bytes(msg[1..9].try_into().ok()?);
+        let ino = u64::from_ne_bytes(msg[9..17].try_into().ok()?);
+        let len = u16::from_ne_bytes(msg[17..19].try_into().ok()?) as usize;
+        let name = msg.get(19..19 + len)?;
+        if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+            return None;
+        }
+        out.push((kind, dev, ino, CString::new(name).ok()?));
+        msg = &msg[19 + len..];
     }
-    let kind = match msg[0] {
-        b'f' => Kind::File,
-        b'd' => Kind::Dir,
-        b'l' => Kind::Link,
-        _ => return None,
-    };
-    let dev = u64::from_ne_bytes(msg[1..9].try_into().ok()?);
-    let ino = u64::from_ne_bytes(msg[9..17].try_into().ok()?);
-    let name = &msg[17..];
-    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
-        return None;
-    }
-    Some((kind, dev, ino, CString::new(name).ok()?))
+    (!out.is_empty()).then_some(out)
 }
 
 #[cfg(test)]
@@ -885,15 +949,21 @@ mod tests {
 
     #[test]
     fn records_roundtrip_and_reject_paths() {
-        let m = record(Kind::File, 7, 9, c".git");
-        let (k, d, i, n) = parse_record(&m).unwrap();
-        assert_eq!((k, d, i, n.as_bytes()), (Kind::File, 7, 9, b".git".as_slice()));
-        let mut bad = m[..17].to_vec();
-        bad.extend_from_slice(b"a/b");
-        assert!(parse_record(&bad).is_none());
-        let mut dots = m[..17].to_vec();
-        dots.extend_from_slice(b"..");
-        assert!(parse_record(&dots).is_none());
-        assert!(parse_record(b"x").is_none());
+        let mut m = Vec::new();
+        record(&mut m, Kind::File, 7, 9, c".git");
+        record(&mut m, Kind::Dir, 8, 10, c"d");
+        let r = parse_records(&m).unwrap();
+        assert_eq!(r.len(), 2);
+        let (k, d, i, n) = &r[0];
+        assert_eq!((*k, *d, *i, n.as_bytes()), (Kind::File, 7, 9, b".git".as_slice()));
+        assert_eq!((r[1].0, r[1].3.as_bytes()), (Kind::Dir, b"d".as_slice()));
+        for bad in [c"a/b", c"..", c"."] {
+            let mut b = Vec::new();
+            record(&mut b, Kind::File, 7, 9, bad);
+            assert!(parse_records(&b).is_none());
+        }
+        assert!(parse_records(&m[..m.len() - 1]).is_none()); // truncated
+        assert!(parse_records(b"x").is_none());
+        assert!(parse_records(b"").is_none());
     }
 }
