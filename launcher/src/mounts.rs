@@ -312,7 +312,9 @@ impl Builder<'_> {
         let st = sys::stat_at(parent.as_raw_fd(), name).ok()?;
         let (kind, flag) = if st.is_dir() {
             (Kind::Dir, sys::O_DIRECTORY)
-        } else if st.is_reg() {
+        } else if st.is_reg() && st.size == 0 {
+            // A file with data is never a placeholder (nor would a janitor
+            // remove it): no need to open it and read the mark.
             (Kind::File, 0)
         } else {
             return None;
@@ -672,11 +674,12 @@ impl Builder<'_> {
                 Err(e) => return Err(fail(format!("{step}: {}", node.to_string_lossy()), e)),
             };
             let f = |e| fail(format!("{step}: {}", node.to_string_lossy()), e);
-            drop(sys::open_at(dfd, node, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY, 0o666).map_err(f)?);
+            // The new file's own descriptor is the mount target (a file is
+            // never the root: the root cache stays valid).
+            let target = sys::open_at(dfd, node, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY, 0o666).map_err(f)?;
             let tree = sys::clone_tree(src.as_raw_fd(), c"", false).map_err(f)?;
             sys::set_mount_attrs(&tree, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC, false).map_err(f)?;
-            let target = sys::open_at(dfd, node, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(f)?;
-            self.attach(&tree, target.as_raw_fd()).map_err(f)?;
+            sys::attach_mount(&tree, target.as_raw_fd()).map_err(f)?;
         }
         let f = |what: &str| {
             let s = format!("{step}: {what}");
@@ -746,7 +749,11 @@ impl Builder<'_> {
     fn cover(&self, target: &OwnedFd, dir: bool) -> io::Result<()> {
         // Already read-only (made so once in `build`): clones keep the flags.
         let tree = sys::clone_tree(sys::AT_FDCWD, if dir { c"/mdir" } else { c"/mfile" }, false)?;
-        self.attach(&tree, target.as_raw_fd())
+        if dir {
+            return self.attach(&tree, target.as_raw_fd());
+        }
+        // A file is never the root: the cached root stays valid.
+        sys::attach_mount(&tree, target.as_raw_fd())
     }
 
     fn mask(&mut self, path: &OsStr) -> Result<(), SetupError> {
