@@ -130,11 +130,14 @@ pub enum Command {
     Connect { host: String, port: u16, proxy_port: u16 },
     /// `probe`: JSON report of which kernel features work (for `cordon doctor`).
     Probe,
+    /// `serve SOCKET`: the spawn server of a long-lived host process (see
+    /// serve.rs); descriptor 3 is its control channel.
+    Serve { socket: OsString },
     Version,
     Help,
 }
 
-pub const USAGE: &str = "usage: cordon-launcher run [FLAGS] -- CMD [ARGS...] | connect HOST PORT | probe | --version | --help";
+pub const USAGE: &str = "usage: cordon-launcher run [FLAGS] -- CMD [ARGS...] | connect HOST PORT | probe | serve SOCKET | --version | --help";
 
 pub const HELP: &str = "\
 cordon-launcher: builds a sandbox and runs one command in it.
@@ -142,6 +145,7 @@ cordon-launcher: builds a sandbox and runs one command in it.
   cordon-launcher run [FLAGS] -- CMD [ARGS...]
   cordon-launcher connect HOST PORT [--proxy-port N]   stdio over SOCKS5 (ssh ProxyCommand)
   cordon-launcher probe                                 kernel features, as JSON
+  cordon-launcher serve SOCKET                          spawn server for a library host (fd 3: control)
   cordon-launcher --version | --help
 
 Filesystem, applied in order:
@@ -208,6 +212,12 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, ArgError> {
             Ok(Command::Probe)
         }
         "connect" => parse_connect(&mut c),
+        "serve" => {
+            if c.args.len() != 2 {
+                return Err(ArgError("serve: expects exactly one SOCKET path".into()));
+            }
+            Ok(Command::Serve { socket: c.args[1].clone() })
+        }
         "run" => parse_run(&mut c).map(Command::Run),
         other => Err(ArgError(format!("unknown sub-command '{other}'"))),
     }

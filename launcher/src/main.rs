@@ -15,6 +15,7 @@ mod probe;
 mod relay;
 mod run;
 mod seccomp;
+mod serve;
 mod sys;
 mod unixsock;
 
@@ -158,20 +159,27 @@ pub fn start_egress(cfg: &args::RunConfig) -> Result<Option<(i32, std::os::fd::O
     }
 }
 
+/// `run`: builds the sandbox and runs the command; the exit code to leave
+/// with. Also the entry of a launcher forked by the spawn server.
+pub fn run_main(mut cfg: args::RunConfig) -> i32 {
+    match run::preflight().and_then(|()| start_unix_supervisor(&mut cfg)).and_then(|()| run::run(cfg)) {
+        Ok(code) => code,
+        Err(e) => {
+            report(&e.step, &e.reason);
+            125
+        }
+    }
+}
+
 fn main() {
     let argv: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
     match args::parse(argv) {
         Ok(args::Command::Version) => println!("cordon-launcher {}", env!("CARGO_PKG_VERSION")),
         Ok(args::Command::Help) => print!("{}", args::HELP),
         Ok(args::Command::Probe) => exit(probe::main()),
+        Ok(args::Command::Serve { socket }) => exit(serve::main(&socket)),
         Ok(args::Command::Connect { host, port, proxy_port }) => exit(connect::connect_main(&host, port, proxy_port)),
-        Ok(args::Command::Run(mut cfg)) => match run::preflight().and_then(|()| start_unix_supervisor(&mut cfg)).and_then(|()| run::run(cfg)) {
-            Ok(code) => exit(code),
-            Err(e) => {
-                report(&e.step, &e.reason);
-                exit(125);
-            }
-        },
+        Ok(args::Command::Run(cfg)) => exit(run_main(cfg)),
         Err(e) => {
             eprintln!("cordon-launcher: {}\n{}", e.0, args::USAGE);
             exit(125);

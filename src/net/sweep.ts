@@ -3,12 +3,16 @@
 // relay.sock stay in the temp dir. Every sandbox ends with its launcher
 // (PDEATHSIG), so such a socket has no listener any more. The next session
 // removes those: only directories named like ours, owned by this uid, older
-// than a grace period, whose relay.sock refuses connections.
+// than a grace period, whose socket refuses connections. The same holds for
+// the spawn server's directory (src/sandbox/spawn-server.ts): the server
+// dies with its host (PDEATHSIG).
 import { connect } from 'node:net';
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-const NAME = /^cordon-net-[A-Za-z0-9]{6}$/;
+/** Session directory name -> the socket that is listening while it lives. */
+const NAME = /^cordon-(net|spawn)-[A-Za-z0-9]{6}$/;
+const SOCKET: Record<string, string> = { net: 'relay.sock', spawn: 'spawn.sock' };
 
 function refuses(path: string): Promise<boolean> {
   return new Promise((resolve) => {
@@ -43,9 +47,10 @@ export async function sweepStaleSessions(base: string, graceMs = 30_000): Promis
       // The socket is made right after the dir, so a young dir may be a
       // session that is starting (bound, not yet listening).
       if (!st.isDirectory() || st.uid !== uid || Date.now() - st.mtimeMs < graceMs) continue;
-      const sock = lstatSync(join(dir, 'relay.sock'));
+      const sockPath = join(dir, SOCKET[NAME.exec(n)![1]!]!);
+      const sock = lstatSync(sockPath);
       if (!sock.isSocket() || sock.uid !== uid) continue;
-      if (!(await refuses(join(dir, 'relay.sock')))) continue;
+      if (!(await refuses(sockPath))) continue;
       rmSync(dir, { recursive: true, force: true });
       removed.push(dir);
     } catch {

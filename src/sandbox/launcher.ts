@@ -90,11 +90,34 @@ function readInfoRecord(info: LaunchInfo, rec: Record<string, unknown>): void {
   else if (typeof sig === 'string' && /^SIG[A-Z0-9]+$/.test(sig)) info.signal = sig as NodeJS.Signals;
 }
 
+/** How a launcher ended: its exit code, or the signal that killed it. */
+export interface LaunchResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  info: LaunchInfo;
+}
+
+/** Reads one --info-fd line into `info`; returns the record (undefined for
+ *  a blank or non-JSON line: the launcher only writes JSON there, anything
+ *  else is ignored, not fatal). */
+export function readInfoLine(info: LaunchInfo, line: string): Record<string, unknown> | undefined {
+  const t = line.trim();
+  if (!t) return undefined;
+  try {
+    const rec = JSON.parse(t) as unknown;
+    if (!rec || typeof rec !== 'object') return undefined;
+    readInfoRecord(info, rec as Record<string, unknown>);
+    return rec as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface LaunchedProcess {
   child: ChildProcess;
   info: LaunchInfo;
   /** Resolves when the launcher has exited and its info pipe is drained. */
-  done: Promise<{ code: number | null; signal: NodeJS.Signals | null; info: LaunchInfo }>;
+  done: Promise<LaunchResult>;
 }
 
 /** Spawns `cordon-launcher ARGS` with the caller's stdio for 0-2 and the
@@ -119,15 +142,8 @@ export function startLauncher(
       buf += d;
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl).trim();
+        readInfoLine(info, buf.slice(0, nl));
         buf = buf.slice(nl + 1);
-        if (!line) continue;
-        try {
-          const rec = JSON.parse(line) as unknown;
-          if (rec && typeof rec === 'object') readInfoRecord(info, rec as Record<string, unknown>);
-        } catch {
-          // The launcher only writes JSON here; anything else is ignored, not fatal.
-        }
       }
     });
     infoStream.on('end', () => resolve());
@@ -144,14 +160,7 @@ export function startLauncher(
     const guard = setTimeout(() => (infoStream as unknown as { destroy?: () => void })?.destroy?.(), 1000);
     await infoDone;
     clearTimeout(guard);
-    const tail = buf.trim();
-    if (tail) {
-      try {
-        readInfoRecord(info, JSON.parse(tail) as Record<string, unknown>);
-      } catch {
-        /* partial line: ignore */
-      }
-    }
+    readInfoLine(info, buf);
     return { ...r, info };
   });
   // 'error' is delivered to `done`; keep an unhandled one from crashing the host.

@@ -15,7 +15,8 @@ import { SandboxViolationStore, type SandboxViolationEvent } from '../net/violat
 import type { AskCallback, PerCommandLists } from '../net/policy.js';
 import { patternError } from '../net/patterns.js';
 import { launcherArgs, type LaunchRuntime } from './launcher-args.js';
-import { launcherPath, probeLauncher, startLauncher, signalName, type LaunchInfo } from './launcher.js';
+import { launcherPath, probeLauncher, startLauncher, signalName, type LaunchInfo, type LaunchResult } from './launcher.js';
+import { SpawnServer, type ServedLaunch } from './spawn-server.js';
 import { AbortError, PolicyError, SandboxClosedError, SandboxSetupError, CordonError } from './errors.js';
 import { ensureNetwork, type NetworkSessionLike } from './network.js';
 
@@ -52,6 +53,10 @@ export interface SandboxOptions {
    *  and every attempt is recorded as a violation (srt's behaviour whenever
    *  `network.allowedDomains` is given). */
   alwaysProxy?: boolean;
+  /** run() asks a small helper process started once per sandbox to fork
+   *  its launchers (default true): forking the Node process itself costs
+   *  milliseconds per command. false: run() spawns each launcher directly. */
+  spawnServer?: boolean;
 }
 
 type StdioSlot = 'pipe' | 'inherit' | 'ignore' | number | NodeJS.ReadableStream | NodeJS.WritableStream | null | undefined;
@@ -105,7 +110,7 @@ export type SandboxChild = ChildProcess & {
 };
 
 interface Live {
-  child: ChildProcess;
+  kill(): void;
   done: Promise<unknown>;
 }
 
@@ -240,6 +245,9 @@ export class Sandbox {
   private readonly live = new Set<Live>();
   private closed = false;
   private closing: Promise<void> | undefined;
+  private server: Promise<SpawnServer | undefined> | undefined;
+  /** The spawn server could not start: run() spawns directly from then on. */
+  private serverOff = false;
 
   private constructor(config: SandboxRuntimeConfig, opts: SandboxOptions, store: SandboxViolationStore) {
     this.config = config;
@@ -384,8 +392,15 @@ export class Sandbox {
     return { plan, commandId };
   }
 
-  private launch(plan: Plan, commandId: string, opts: SpawnOptions): SandboxChild {
-    const stdio = normalizeStdio(opts.stdio);
+  /** Registers a command (relay token, violation list, timeout, abort),
+   *  starts its launcher with `start`, and settles its result. spawn() starts
+   *  a real ChildProcess, run() goes through the spawn server. */
+  private track<P extends { kill(signal: NodeJS.Signals): unknown }>(
+    plan: Plan,
+    commandId: string,
+    opts: SpawnOptions,
+    start: (args: string[]) => { proc: P; info: LaunchInfo; done: Promise<LaunchResult> },
+  ): { proc: P; info: LaunchInfo; mine: SandboxViolationEvent[]; result: Promise<CommandResult> } {
     const rt: LaunchRuntime = { infoFd: 3 };
     let token: string | undefined;
     const net = this.network;
@@ -406,76 +421,138 @@ export class Sandbox {
       if (lists!.size === 0 && this.perCommand.get(commandId) === lists) this.perCommand.delete(commandId);
     };
 
-    let launched: ReturnType<typeof startLauncher>;
+    let started: ReturnType<typeof start>;
     try {
-      launched = startLauncher(launcherArgs(plan, rt), stdio, this.launcher);
+      started = start(launcherArgs(plan, rt));
     } catch (e) {
       if (token !== undefined) net?.unregisterCommand(token);
       forget();
       throw e;
     }
-    const { child } = launched;
+    const { proc } = started;
     let timedOut = false;
     let aborted = false;
     const timer =
       opts.timeout && opts.timeout > 0
         ? setTimeout(() => {
             timedOut = true;
-            child.kill(KILL);
+            proc.kill(KILL);
           }, opts.timeout)
         : undefined;
     timer?.unref?.();
     const onAbort = () => {
       aborted = true;
-      child.kill(KILL);
+      proc.kill(KILL);
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
 
-    const entry: Live = { child, done: launched.done };
+    const entry: Live = { kill: () => proc.kill(KILL), done: started.done };
     this.live.add(entry);
-    const result = launched.done.then(
+    const settle = () => {
+      if (timer) clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
+      this.live.delete(entry);
+      if (token !== undefined) net?.unregisterCommand(token);
+      forget();
+    };
+    const result = started.done.then(
       ({ code, signal, info }) => {
-        if (timer) clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', onAbort);
-        this.live.delete(entry);
-        if (token !== undefined) net?.unregisterCommand(token);
-        forget();
+        settle();
         const r = commandResult(code, signal, info, mine, commandId, timedOut);
         if (aborted) throw Object.assign(new AbortError(opts.signal?.reason), { result: r });
         return r;
       },
       (err: unknown) => {
-        if (timer) clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', onAbort);
-        this.live.delete(entry);
-        if (token !== undefined) net?.unregisterCommand(token);
-        forget();
+        settle();
         throw err;
       },
     );
     result.catch(() => {});
-    return Object.assign(child, { commandId, launchInfo: launched.info, violations: () => [...mine], result });
+    return { proc, info: started.info, mine, result };
+  }
+
+  private launch(plan: Plan, commandId: string, opts: SpawnOptions): SandboxChild {
+    const stdio = normalizeStdio(opts.stdio);
+    const t = this.track(plan, commandId, opts, (args) => {
+      const l = startLauncher(args, stdio, this.launcher);
+      return { proc: l.child, info: l.info, done: l.done };
+    });
+    return Object.assign(t.proc, { commandId, launchInfo: t.info, violations: () => [...t.mine], result: t.result });
+  }
+
+  /** The spawn server, started at the first run() (undefined when it is
+   *  turned off or cannot start: run() then spawns the launcher itself). */
+  private async spawnServer(): Promise<SpawnServer | undefined> {
+    if (this.opts.spawnServer === false || this.serverOff) return undefined;
+    const start = () =>
+      SpawnServer.start(this.launcher).then(
+        (srv) => {
+          watchExit();
+          exitCleanup.add(srv.directory);
+          return srv;
+        },
+        (e: Error) => {
+          this.debug?.(`${e.message}; commands are spawned directly`);
+          this.serverOff = true;
+          return undefined;
+        },
+      );
+    const pending = (this.server ??= start());
+    let srv = await pending;
+    if (srv && !srv.alive) {
+      // It died (killed from outside): the next command gets a new one.
+      if (this.server === pending) this.server = start();
+      srv = await this.server;
+    }
+    if (this.closed) return undefined;
+    return srv;
   }
 
   /** Runs a command to completion and collects its output. A string is run
    *  with /bin/sh -c. Rejects with SandboxSetupError when the sandbox could
    *  not be built, AbortError when `signal` fired. */
   async run(cmd: string[] | string, opts: RunOptions = {}): Promise<CommandResult> {
+    if (this.closed) throw new SandboxClosedError();
+    const srv = await this.spawnServer();
+    if (!srv) return this.runSpawned(cmd, opts);
+    const { plan, commandId } = this.prepare(cmd, opts);
+    if (plan.network.mode === 'proxy') await this.ensureNetwork();
+    if (this.closed) throw new SandboxClosedError();
+    const withInput = opts.input !== undefined;
+    let served: ServedLaunch | undefined;
+    const t = this.track(plan, commandId, opts, (args) => {
+      served = srv.launch(args, { stdin: withInput, stdout: true, stderr: true });
+      return { proc: served, info: served.info, done: served.done };
+    });
+    const l = served!;
+    if (withInput) {
+      // The command may exit without reading its input: EPIPE is not an error here.
+      l.stdin!.end(opts.input!);
+    }
+    return this.collect(t.result, l.stdout!, l.stderr!, t.info);
+  }
+
+  /** run() without the spawn server: the launcher is this process's child. */
+  private async runSpawned(cmd: string[] | string, opts: RunOptions): Promise<CommandResult> {
     // Without input the command reads /dev/null: the same EOF, one pipe fewer.
     const child = await this.spawnAsync(cmd, { ...opts, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout!.on('data', (d: Buffer) => out.push(d));
-    child.stderr!.on('data', (d: Buffer) => err.push(d));
-    const closed = new Promise<void>((res) => child.once('close', () => res()));
     if (opts.input !== undefined) {
-      // The command may exit without reading its input: EPIPE is not an error here.
       child.stdin!.on('error', () => {});
       child.stdin!.end(opts.input);
     }
+    return this.collect(child.result, child.stdout!, child.stderr!, child.launchInfo);
+  }
+
+  /** Gathers a command's output and its result, once both streams closed. */
+  private async collect(result: Promise<CommandResult>, stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream, info: LaunchInfo): Promise<CommandResult> {
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    stdout.on('data', (d: Buffer) => out.push(d));
+    stderr.on('data', (d: Buffer) => err.push(d));
+    const closed = Promise.all([stdout, stderr].map((s) => new Promise<void>((res) => s.once('close', () => res()))));
     let r: CommandResult;
     try {
-      r = await child.result;
+      r = await result;
     } catch (e) {
       await closed;
       const partial = (e as { result?: CommandResult }).result;
@@ -488,7 +565,7 @@ export class Sandbox {
     await closed;
     r.stdout = Buffer.concat(out).toString('utf8');
     r.stderr = Buffer.concat(err).toString('utf8');
-    const setup = setupFailure(r, child);
+    const setup = setupFailure(r, info);
     if (setup) throw new SandboxSetupError(setup, r.stderr);
     return r;
   }
@@ -570,10 +647,16 @@ export class Sandbox {
       this.closed = true;
       const waits: Promise<unknown>[] = [];
       for (const l of this.live) {
-        l.child.kill(KILL);
+        l.kill();
         waits.push(l.done.catch(() => {}));
       }
       await Promise.all(waits);
+      const srv = await this.server;
+      this.server = undefined;
+      if (srv) {
+        srv.close();
+        exitCleanup.delete(srv.directory);
+      }
       if (this.networkStarting) {
         const net = await this.networkStarting.catch(() => undefined);
         await net?.close();
@@ -628,9 +711,9 @@ function commandResult(
 }
 
 /** The launcher's one-line reason when it failed before the command ran. */
-function setupFailure(r: CommandResult, child: SandboxChild): string | undefined {
+function setupFailure(r: CommandResult, info: LaunchInfo): string | undefined {
   // A command that started and exited 125 is the command's business.
-  if (r.code !== 125 || r.timedOut || child.launchInfo.childPid !== undefined) return undefined;
+  if (r.code !== 125 || r.timedOut || info.childPid !== undefined) return undefined;
   const line = r.stderr.split('\n').find((l) => l.startsWith('cordon-launcher: '));
   return line ? line : undefined;
 }

@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync, mkdirSync, utimesSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, WHO, tempDir, have, LAUNCHER } from '../helpers.mjs';
-import { privateLauncher, launcherProcesses, until, listing, tree, survivors } from './observe.mjs';
+import { privateLauncher, sandboxProcesses, isSpawnServer, launcherProcesses, until, listing, tree, survivors } from './observe.mjs';
 
 let tmp, bin, origin, P, priv, work, Sandbox, sb;
 const ourNet = readlinkSync('/proc/self/ns/net');
@@ -91,10 +91,10 @@ async function nextWorks() {
 async function noLeftovers(what, procs = []) {
   // Our own tree only: orphaned launchers of other test files running in
   // parallel (same uid) must not fail this one.
-  const gone = await until(() => launcherProcesses(bin.path).length === 0 && survivors(procs).length === 0, 5000);
-  assert.ok(gone, `${what}: processes left: ${JSON.stringify([launcherProcesses(bin.path), survivors(procs)])}`);
+  const gone = await until(() => sandboxProcesses(bin.path).length === 0 && survivors(procs).length === 0, 5000);
+  assert.ok(gone, `${what}: processes left: ${JSON.stringify([sandboxProcesses(bin.path), survivors(procs)])}`);
   // Only the live session's own dir and socket.
-  const left = listing(priv).filter((p) => !/^cordon-net-[A-Za-z0-9]{6}(\/relay\.sock)?$/.test(p));
+  const left = listing(priv).filter((p) => !/^cordon-(net|spawn)-[A-Za-z0-9]{6}(\/(relay|spawn)\.sock)?$/.test(p));
   assert.deepEqual(left, [], `${what}: files left in the temp dir`);
   assert.equal(listing(priv).filter((p) => p.endsWith('relay.sock')).length, 1, `${what}: exactly the live session's socket`);
   assert.deepEqual(listing(work), [], `${what}: files left in the working dir`);

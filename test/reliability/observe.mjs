@@ -24,6 +24,26 @@ function pids() {
   return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
 }
 
+/** Whether `pid` is a spawn server of this process (`cordon-launcher serve`,
+ *  started by a Sandbox's first run() and alive until its close()): the
+ *  sandbox's own infrastructure, not a leftover of a command. Launchers it
+ *  forks share its exe and command line, but their parent is the server. */
+export function isSpawnServer(pid) {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return ppid === process.pid && argv[1] === 'serve';
+  } catch {
+    return false;
+  }
+}
+
+/** Launcher processes of `exe` that belong to commands (not a spawn server). */
+export function sandboxProcesses(exe) {
+  return launcherProcesses(exe).filter((p) => !isSpawnServer(p.pid));
+}
+
 /** Live processes running `exe` (the private launcher copy). */
 export function launcherProcesses(exe) {
   const out = [];

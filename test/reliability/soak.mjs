@@ -17,7 +17,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, chmodSync, readdirSync }
 import { join, resolve, dirname } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { privateLauncher, launcherProcesses, orphanLaunchers, childrenOf, fdCount, socketFds, mounts, listing, until, rssMiB } from './observe.mjs';
+import { privateLauncher, sandboxProcesses, isSpawnServer, orphanLaunchers, childrenOf, fdCount, socketFds, mounts, listing, until, rssMiB } from './observe.mjs';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
@@ -87,13 +87,16 @@ function snapshot() {
 const mountsBefore = mounts();
 const workBefore = listing(work);
 
+/** Our children, but for the sandbox's spawn server (it lives until close). */
+const commandChildren = () => childrenOf(process.pid).filter((pid) => !isSpawnServer(pid));
+
 async function phase(name, count, body) {
   const start = snapshot();
   const peak = { fds: start.fds, rss: start.rss, launchers: 0 };
   const sample = () => {
     peak.fds = Math.max(peak.fds, fdCount());
     peak.rss = Math.max(peak.rss, rssMiB());
-    peak.launchers = Math.max(peak.launchers, launcherProcesses(bin.path).length);
+    peak.launchers = Math.max(peak.launchers, sandboxProcesses(bin.path).length);
   };
   const t0 = Date.now();
   const errors = await body(sample);
@@ -103,7 +106,7 @@ async function phase(name, count, body) {
   // As a non-root user the helpers' exe links are unreadable (non-dumpable),
   // so orphaned launchers (parent 1) of this uid are checked too (full run
   // only: under npm test other files' sandboxes run at the same time).
-  const left = await until(() => launcherProcesses(bin.path).length === 0 && childrenOf(process.pid).length === 0 && (SHORT || orphanLaunchers().length === 0), 3000);
+  const left = await until(() => sandboxProcesses(bin.path).length === 0 && commandChildren().length === 0 && (SHORT || orphanLaunchers().length === 0), 3000);
   const end = snapshot();
   const rec = { name, count, ms, perCommandMs: Math.round((ms / count) * 10) / 10, errors: errors.length, start, end, peak, netHits: hits };
   figures.phases.push(rec);
@@ -112,7 +115,7 @@ async function phase(name, count, body) {
     `RSS ${start.rss} -> ${end.rss} MiB (peak ${peak.rss}), launchers peak ${peak.launchers}`);
   for (const e of errors.slice(0, 5)) console.log(`  error: ${e}`);
   check(errors.length === 0, `${name}: ${errors.length} commands failed (first: ${errors[0]})`);
-  check(left, `${name}: processes left: launchers ${JSON.stringify(launcherProcesses(bin.path))}, orphans ${JSON.stringify(orphanLaunchers())}, children ${childrenOf(process.pid)}`);
+  check(left, `${name}: processes left: launchers ${JSON.stringify(sandboxProcesses(bin.path))}, orphans ${JSON.stringify(orphanLaunchers())}, children ${commandChildren()}`);
   check(end.fds <= start.fds + FD_SLACK, `${name}: descriptors grew ${start.fds} -> ${end.fds}`);
   check(end.sockets <= start.sockets + 1, `${name}: sockets grew ${start.sockets} -> ${end.sockets}`);
   check(end.rss - start.rss <= RSS_BOUND_MIB, `${name}: RSS grew ${start.rss} -> ${end.rss} MiB`);
@@ -122,7 +125,8 @@ async function phase(name, count, body) {
 }
 
 const sb = await Sandbox.create({ network: { allowedDomains: [`127.0.0.1:${P}`] } }, { cwd: work });
-const sessionEntries = listing(priv); // the running session's dir and sockets
+await sb.run(['true']); // starts the spawn server: its socket dir belongs to the session
+const sessionEntries = listing(priv); // the running session's dirs and sockets
 
 await phase('sequential', N.seq, async (sample) => {
   const errors = [];

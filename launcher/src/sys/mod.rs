@@ -7,6 +7,7 @@
 
 pub mod filter;
 pub mod relay;
+pub mod serve;
 
 use std::ffi::{CStr, CString, OsStr};
 use std::io;

@@ -1,0 +1,202 @@
+// The client of `cordon-launcher serve`: a small static process, started once
+// per Sandbox, that forks launchers for it. child_process.spawn forks the
+// whole Node process (page tables and all), milliseconds per command and
+// more the bigger the host; asking the server is a few socket writes. The
+// protocol is described in launcher/src/serve.rs.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createConnection, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { constants as osConstants, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CordonError } from './errors.js';
+import { sweepStaleSessions } from '../net/sweep.js';
+import { readInfoLine, signalName, type LaunchInfo, type LaunchResult } from './launcher.js';
+
+const MAGIC = Buffer.from('CDS1');
+
+export interface ServedStdio {
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+}
+
+/** One launcher started through the server: streams of the command, the
+ *  launcher's --info-fd records, and its exit status. */
+export interface ServedLaunch {
+  stdin: Socket | null;
+  stdout: Socket | null;
+  stderr: Socket | null;
+  info: LaunchInfo;
+  /** Sends a signal to the launcher (as ChildProcess.kill would). */
+  kill(signal: NodeJS.Signals): boolean;
+  /** The launcher's exit status once reaped and its info drained. */
+  done: Promise<LaunchResult>;
+}
+
+function hello(kind: 'I' | 'O' | 'E' | 'R', id: number): Buffer {
+  const b = Buffer.alloc(9);
+  MAGIC.copy(b);
+  b[4] = kind.charCodeAt(0);
+  b.writeUInt32LE(id, 5);
+  return b;
+}
+
+function requestBody(args: string[], mask: number): Buffer {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(5);
+  head[0] = mask;
+  head.writeUInt32LE(args.length, 1);
+  parts.push(head);
+  for (const a of args) {
+    const bytes = Buffer.from(a, 'utf8');
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(bytes.length);
+    parts.push(len, bytes);
+  }
+  const body = Buffer.concat(parts);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(body.length);
+  return Buffer.concat([len, body]);
+}
+
+export class SpawnServer {
+  private nextId = 1;
+  private dead = false;
+  private readonly live = new Set<ServedLaunch>();
+
+  private constructor(
+    private readonly proc: ChildProcess,
+    private readonly control: Socket,
+    private readonly dir: string,
+    private readonly socket: string,
+  ) {
+    proc.once('exit', () => {
+      this.dead = true;
+    });
+  }
+
+  /** Starts the server and waits until it listens. */
+  static start(launcher: string): Promise<SpawnServer> {
+    const dir = mkdtempSync(join(tmpdir(), 'cordon-spawn-'));
+    const socket = join(dir, 'spawn.sock');
+    // Directories of hosts that were SIGKILLed (their server died with them).
+    void sweepStaleSessions(tmpdir()).catch(() => {});
+    const proc = spawn(launcher, ['serve', socket], { stdio: ['ignore', 'ignore', 'inherit', 'pipe'], env: {} });
+    const control = proc.stdio[3] as Socket;
+    return new Promise((resolve, reject) => {
+      let got = '';
+      const fail = (why: string) => {
+        cleanup();
+        proc.kill('SIGKILL');
+        rmSync(dir, { recursive: true, force: true });
+        reject(new Error(`the spawn server did not start: ${why}`));
+      };
+      const onData = (d: Buffer) => {
+        got += d.toString('utf8');
+        if (!got.includes('ready\n')) return;
+        cleanup();
+        // Neither keeps the host alive: running commands do (their sockets).
+        proc.unref();
+        control.unref();
+        resolve(new SpawnServer(proc, control, dir, socket));
+      };
+      const onExit = (code: number | null, sig: NodeJS.Signals | null) => fail(sig ? `killed by ${sig}` : `exit ${code}`);
+      const onError = (e: Error) => fail(e.message);
+      const cleanup = () => {
+        control.off('data', onData);
+        proc.off('exit', onExit);
+        proc.off('error', onError);
+      };
+      control.on('data', onData);
+      proc.once('exit', onExit);
+      proc.once('error', onError);
+    });
+  }
+
+  get alive(): boolean {
+    return !this.dead;
+  }
+
+  /** Starts `cordon-launcher ARGS` (ARGS carry `--info-fd 3`). */
+  launch(args: string[], stdio: ServedStdio): ServedLaunch {
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    const open = (kind: 'I' | 'O' | 'E' | 'R'): Socket => {
+      const s = createConnection(this.socket);
+      s.write(hello(kind, id));
+      return s;
+    };
+    const stdin = stdio.stdin ? open('I') : null;
+    const stdout = stdio.stdout ? open('O') : null;
+    const stderr = stdio.stderr ? open('E') : null;
+    const mask = (stdio.stdin ? 1 : 0) | (stdio.stdout ? 2 : 0) | (stdio.stderr ? 4 : 0);
+    const req = open('R');
+    req.write(requestBody(args, mask));
+
+    const info: LaunchInfo = { records: [] };
+    let status: LaunchResult | undefined;
+    let buf = '';
+    let ended = false;
+    const done = new Promise<LaunchResult>((resolve, reject) => {
+      req.setEncoding('utf8');
+      req.on('data', (d: string) => {
+        buf += d;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl);
+          buf = buf.slice(nl + 1);
+          const rec = readInfoLine(info, line);
+          if (!rec) continue;
+          if (typeof rec['launcher-status'] === 'number') status = { code: rec['launcher-status'] as number, signal: null, info };
+          else if (typeof rec['launcher-signal'] === 'number') {
+            const sig = signalName(rec['launcher-signal'] as number);
+            status = { code: null, signal: sig ?? 'SIGKILL', info };
+          }
+        }
+      });
+      const finish = () => {
+        if (ended) return;
+        ended = true;
+        this.live.delete(launch);
+        if (status) resolve(status);
+        else reject(new CordonError('ESPAWNSERVER', 'the spawn server ended before the command did (was it killed?)'));
+      };
+      req.on('end', finish);
+      req.on('close', finish);
+      req.on('error', () => {});
+    });
+    done.catch(() => {});
+    for (const s of [stdin, stdout, stderr]) s?.on('error', () => {});
+    // The command's input is written as soon as the caller likes; only the
+    // launcher's info connection may hold the host open on its own.
+    const launch: ServedLaunch = {
+      stdin,
+      stdout,
+      stderr,
+      info,
+      kill: (signal) => {
+        const n = osConstants.signals[signal];
+        if (ended || n === undefined || req.destroyed) return false;
+        req.write(Buffer.from([n]));
+        return true;
+      },
+      done,
+    };
+    this.live.add(launch);
+    return launch;
+  }
+
+  /** Kills every launcher it started and stops the server. */
+  close(): void {
+    for (const l of this.live) l.kill('SIGKILL');
+    this.dead = true;
+    this.control.destroy();
+    this.proc.kill('SIGKILL');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** The socket directory (removed at close; the host's exit hook removes it too). */
+  get directory(): string {
+    return this.dir;
+  }
+}
