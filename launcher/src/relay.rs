@@ -28,6 +28,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+#[cfg(test)]
 use std::sync::mpsc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -119,19 +120,10 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>, netns: Ow
         // The host sees the control connection close: v1 from now on.
         upstream.fast = None;
     }
-    let (errors, active) = start_counted(listeners, upstream);
-    let drained = thread::Builder::new().stack_size(CONN_STACK).spawn(move || {
-        wait_for_term(&term_fd);
-        active.wait_idle();
-        std::process::exit(0)
-    });
-    if let Err(e) = drained {
-        fail(1, &format!("thread: {e}"));
-    }
-    match errors.recv() {
-        Ok(e) => fail(1, &e),
-        Err(_) => fail(1, "every listener stopped"),
-    }
+    // This thread accepts on every listener until SIGTERM: few threads, so
+    // both starting and ending the relay stay cheap.
+    let e = accept_all(listeners, Arc::new(upstream), &Arc::new(Active::default()), Some(&term_fd));
+    fail(1, &e)
 }
 
 /// Tells this relay's connections apart from those of another relay that
@@ -203,59 +195,103 @@ fn bind_private_unix(path: &OsString) -> Result<UnixListener, String> {
     Ok(l)
 }
 
-/// Starts one accept thread per listener. The receiver yields a message when
-/// a listener fails for good.
+/// Starts a thread accepting on every listener. The receiver yields a
+/// message when a listener fails for good.
 #[cfg(test)]
 pub fn start(listeners: Listeners, upstream: Upstream) -> mpsc::Receiver<String> {
-    start_counted(listeners, upstream).0
-}
-
-/// Blocks until SIGTERM arrives on the signalfd.
-fn wait_for_term(fd: &OwnedFd) {
-    loop {
-        let mut p = [crate::sys::PollFd { fd: fd.as_raw_fd(), events: crate::sys::POLLIN, revents: 0 }];
-        if crate::sys::poll_fds(&mut p, -1).is_err() {
-            return;
-        }
-        match crate::sys::read_signal_fd(fd) {
-            Ok(Some(_)) => return,
-            Ok(None) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return,
-        }
-    }
-}
-
-/// `start`, also returning the count of live connections.
-fn start_counted(listeners: Listeners, upstream: Upstream) -> (mpsc::Receiver<String>, Arc<Active>) {
     let (tx, rx) = mpsc::channel();
-    let upstream = Arc::new(upstream);
-    let active = Arc::new(Active::default());
-    for (l, port) in listeners.tcp {
-        let (ltx, up, active) = (tx.clone(), upstream.clone(), active.clone());
-        let what = l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-        let spawned = thread::Builder::new().spawn(move || {
-            let e = accept_loop(&active, || l.accept().map(|(s, _)| s), |s| {
-                let up = up.clone();
-                move || relay_outbound(s, port, &up)
-            });
-            let _ = ltx.send(format!("accept on {what}: {}", crate::sys::errno_text(&e)));
-        });
-        if let Err(e) = spawned {
-            let _ = tx.send(format!("thread: {e}"));
+    thread::spawn(move || {
+        let _ = tx.send(accept_all(listeners, Arc::new(upstream), &Arc::new(Active::default()), None));
+    });
+    rx
+}
+
+/// Whether SIGTERM is pending on the signalfd.
+fn term_arrived(fd: &OwnedFd) -> bool {
+    loop {
+        match crate::sys::read_signal_fd(fd) {
+            Ok(Some(_)) => return true,
+            Ok(None) => return false,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            // The signalfd itself failed: end as if told to.
+            Err(_) => return true,
         }
     }
-    for (l, port) in listeners.publish {
-        let (ltx, active) = (tx.clone(), active.clone());
-        let spawned = thread::Builder::new().spawn(move || {
-            let e = accept_loop(&active, || l.accept().map(|(s, _)| s), |s| move || relay_inbound(s, port));
-            let _ = ltx.send(format!("accept on published socket for port {port}: {}", crate::sys::errno_text(&e)));
-        });
-        if let Err(e) = spawned {
-            let _ = tx.send(format!("thread: {e}"));
+}
+
+enum Listener {
+    Tcp(TcpListener, u16),
+    Unix(UnixListener, u16),
+}
+
+/// Accepts on every listener (non-blocking, one poll) and hands each
+/// connection to a thread of its own. Returns the error of a listener that
+/// failed for good. With `term`: once SIGTERM came, accepts no more, waits
+/// until the connections in flight are done (a server inside may have sent
+/// its last reply just before it exited) and exits the process.
+fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active>, term: Option<&OwnedFd>) -> String {
+    let mut all: Vec<Listener> = listeners.tcp.into_iter().map(|(l, p)| Listener::Tcp(l, p)).collect();
+    all.extend(listeners.publish.into_iter().map(|(l, p)| Listener::Unix(l, p)));
+    for l in &all {
+        let r = match l {
+            Listener::Tcp(l, _) => l.set_nonblocking(true),
+            Listener::Unix(l, _) => l.set_nonblocking(true),
+        };
+        if let Err(e) = r {
+            return format!("listener: {}", crate::sys::errno_text(&e));
         }
     }
-    (rx, active)
+    let raw = |l: &Listener| match l {
+        Listener::Tcp(l, _) => l.as_raw_fd(),
+        Listener::Unix(l, _) => l.as_raw_fd(),
+    };
+    let mut fds: Vec<crate::sys::PollFd> = all.iter().map(|l| crate::sys::PollFd { fd: raw(l), events: crate::sys::POLLIN, revents: 0 }).collect();
+    if let Some(t) = term {
+        fds.push(crate::sys::PollFd { fd: t.as_raw_fd(), events: crate::sys::POLLIN, revents: 0 });
+    }
+    loop {
+        for f in fds.iter_mut() {
+            f.revents = 0;
+        }
+        match crate::sys::poll_fds(&mut fds, -1) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return format!("poll: {}", crate::sys::errno_text(&e)),
+        }
+        let ending = term.is_some_and(|t| fds[all.len()].revents != 0 && term_arrived(t));
+        for (l, f) in all.iter().zip(fds.iter()) {
+            // At the end every listener is swept once more: a connection the
+            // command made just before it exited may still wait in a backlog.
+            if f.revents == 0 && !ending {
+                continue;
+            }
+            let e = match l {
+                Listener::Tcp(l, port) => {
+                    let port = *port;
+                    accept_ready(active, || l.accept().map(|(s, _)| s), |s| {
+                        let up = upstream.clone();
+                        move || relay_outbound(s, port, &up)
+                    })
+                    .map_err(|e| format!("accept on {}: {}", l.local_addr().map(|a| a.to_string()).unwrap_or_default(), crate::sys::errno_text(&e)))
+                }
+                Listener::Unix(l, port) => {
+                    let port = *port;
+                    accept_ready(active, || l.accept().map(|(s, _)| s), |s| move || relay_inbound(s, port))
+                        .map_err(|e| format!("accept on published socket for port {port}: {}", crate::sys::errno_text(&e)))
+                }
+            };
+            if let Err(e) = e {
+                if !ending {
+                    return e;
+                }
+            }
+        }
+        if ending {
+            active.wait_idle();
+            std::process::exit(0)
+        }
+    }
 }
 
 /// Number of live connections, so that running out of descriptors waits for
@@ -297,16 +333,18 @@ const EADDRNOTAVAIL: i32 = 99;
 const ENOBUFS: i32 = 105;
 const ECONNABORTED: i32 = 103;
 
-/// Accepts until a non-transient error, which it returns. Each connection
-/// is handled on its own thread; if no thread can be made, it is dropped.
-fn accept_loop<S, A, H, F>(active: &Arc<Active>, mut accept: A, handler: H) -> io::Error
+/// Accepts what a non-blocking listener has queued; returns a non-transient
+/// error. Each connection is handled on its own thread; if no thread can be
+/// made, it is dropped.
+fn accept_ready<S, A, H, F>(active: &Arc<Active>, mut accept: A, handler: H) -> Result<(), io::Error>
 where
     S: Send + 'static,
     A: FnMut() -> io::Result<S>,
     H: Fn(S) -> F,
     F: FnOnce() + Send + 'static,
 {
-    loop {
+    // A bounded batch, so one busy listener cannot starve the others.
+    for _ in 0..ACCEPT_BATCH {
         match accept() {
             Ok(s) => {
                 *active.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
@@ -320,22 +358,26 @@ where
                 });
             }
             Err(e) => match e.raw_os_error() {
-                Some(ECONNABORTED) | Some(EINTR) | Some(EPROTO) | Some(EAGAIN) => {}
+                Some(EAGAIN) => return Ok(()),
+                Some(ECONNABORTED) | Some(EINTR) | Some(EPROTO) => {}
                 Some(EMFILE) | Some(ENFILE) | Some(ENOBUFS) | Some(ENOMEM) => {
                     let mut n = active.count.lock().unwrap_or_else(|p| p.into_inner());
                     if *n == 0 {
-                        return e;
+                        return Err(e);
                     }
                     let before = *n;
                     while *n >= before {
                         n = active.changed.wait(n).unwrap_or_else(|p| p.into_inner());
                     }
                 }
-                _ => return e,
+                _ => return Err(e),
             },
         }
     }
+    Ok(())
 }
+
+const ACCEPT_BATCH: usize = 64;
 
 /// One outbound connection: sandbox client -> host relay socket.
 pub fn relay_outbound(client: TcpStream, port: u16, up: &Upstream) {

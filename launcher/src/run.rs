@@ -159,6 +159,12 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     let net = net.map(|n| (n.pid, n.relay));
 
     let out = monitor(&cfg, pid1, &status, &set);
+    // PID 1 is gone: the janitor may start removing placeholders now, while
+    // the relay drains (we still wait for it below).
+    let janitor = janitor.map(|(sock, pid)| {
+        drop(sock);
+        pid
+    });
     match net {
         Some((pid, true)) => stop_relay(pid),
         // The helper that only made the namespace has exited (or dies now:
@@ -175,8 +181,7 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     }
     // Let the janitor finish before we return, so the caller never sees a
     // placeholder that is about to disappear.
-    if let Some((sock, pid)) = janitor {
-        drop(sock);
+    if let Some(pid) = janitor {
         let _ = sys::wait_pid(pid, false);
     }
     Ok(out)
