@@ -290,10 +290,10 @@ function srtConfig(domains, cwd = WORK) {
   };
 }
 
-async function cordonSandbox(P, domains) {
+async function cordonSandbox(P, domains, opts = {}) {
   const Sandbox = P.libModule?.Sandbox;
   if (typeof Sandbox?.create !== 'function') throw new Error('dist/index.js has no Sandbox.create yet');
-  const sb = await Sandbox.create(srtConfig(domains));
+  const sb = await Sandbox.create(srtConfig(domains), opts);
   return {
     run: async (cwd = WORK) => {
       const t0 = now();
@@ -346,6 +346,8 @@ async function benchPerCommand(P) {
   if (P.lib === true) {
     await lib('cordon Sandbox.run', () => cordonSandbox(P, ['example.com']));
     await lib('cordon Sandbox.run (allowedDomains: [])', () => cordonSandbox(P, []));
+    // The same, each launcher spawned from Node instead of the spawn server.
+    await lib('cordon Sandbox.run (spawnServer: false)', () => cordonSandbox(P, ['example.com'], { spawnServer: false }));
     await lib('  of which: Sandbox.plan (compile only)', async () => {
       const a = await cordonSandbox(P, ['example.com']);
       if (!a.plan) { await a.close(); throw new Error('Sandbox has no plan()'); }

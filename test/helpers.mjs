@@ -55,6 +55,16 @@ export function run(cmd, args, opts = {}) {
   });
 }
 
+/** Whether process `pid` exists (EPERM: it does, but is not ours). */
+export function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return e.code === 'EPERM';
+  }
+}
+
 /** Whether a program exists on this machine (for clients like curl, gcc). */
 export function have(cmd) {
   return spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;

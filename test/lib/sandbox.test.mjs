@@ -5,16 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox, PolicyError, SandboxClosedError, AbortError, CordonError } from '../../dist/index.js';
-import { tempDir, WHO } from '../helpers.mjs';
-
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === 'EPERM';
-  }
-}
+import { tempDir, WHO, alive } from '../helpers.mjs';
 
 let work, sb;
 before(async () => {

@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, chmodSync }
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Sandbox, CordonError } from '../../dist/index.js';
-import { tempDir, WHO, ROOT, have } from '../helpers.mjs';
+import { tempDir, WHO, ROOT, have, alive } from '../helpers.mjs';
 
 let work, priv, sb;
 before(async () => {
@@ -34,14 +34,6 @@ function ppidOf(pid) {
 }
 function argvOf(pid) {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-}
-function alive(pid) {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return e.code === 'EPERM';
-  }
 }
 /** Our `cordon-launcher serve` children. */
 function servers() {
