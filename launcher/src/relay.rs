@@ -72,8 +72,9 @@ impl Upstream {
 /// exits 125 if a listener cannot be set up (the ready message is then never
 /// sent, so PID 1 refuses to start the command), 1 if serving fails later.
 /// `ready` is PID 1's channel; the ready message carries `netns`, the
-/// namespace the relay made and PID 1 joins.
-pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>, netns: OwnedFd) -> ! {
+/// namespace the relay made and PID 1 joins. `done` is the launcher's pipe:
+/// one byte once the connections in flight at SIGTERM are finished.
+pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>, netns: OwnedFd, done: OwnedFd) -> ! {
     if let Err(e) = sys::set_non_dumpable() {
         fail(125, &format!("prctl(PR_SET_DUMPABLE): {e}"));
     }
@@ -122,7 +123,7 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>, netns: Ow
     }
     // This thread accepts on every listener until SIGTERM: few threads, so
     // both starting and ending the relay stay cheap.
-    let e = accept_all(listeners, Arc::new(upstream), &Arc::new(Active::default()), Some(&term_fd));
+    let e = accept_all(listeners, Arc::new(upstream), &Arc::new(Active::default()), Some((&term_fd, &done)));
     fail(1, &e)
 }
 
@@ -229,8 +230,9 @@ enum Listener {
 /// connection to a thread of its own. Returns the error of a listener that
 /// failed for good. With `term`: once SIGTERM came, accepts no more, waits
 /// until the connections in flight are done (a server inside may have sent
-/// its last reply just before it exited) and exits the process.
-fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active>, term: Option<&OwnedFd>) -> String {
+/// its last reply just before it exited), says so on `done` and exits the
+/// process.
+fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active>, term: Option<(&OwnedFd, &OwnedFd)>) -> String {
     let mut all: Vec<Listener> = listeners.tcp.into_iter().map(|(l, p)| Listener::Tcp(l, p)).collect();
     all.extend(listeners.publish.into_iter().map(|(l, p)| Listener::Unix(l, p)));
     for l in &all {
@@ -247,7 +249,7 @@ fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active
         Listener::Unix(l, _) => l.as_raw_fd(),
     };
     let mut fds: Vec<crate::sys::PollFd> = all.iter().map(|l| crate::sys::PollFd { fd: raw(l), events: crate::sys::POLLIN, revents: 0 }).collect();
-    if let Some(t) = term {
+    if let Some((t, _)) = term {
         fds.push(crate::sys::PollFd { fd: t.as_raw_fd(), events: crate::sys::POLLIN, revents: 0 });
     }
     loop {
@@ -259,7 +261,7 @@ fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return format!("poll: {}", crate::sys::errno_text(&e)),
         }
-        let ending = term.is_some_and(|t| fds[all.len()].revents != 0 && term_arrived(t));
+        let ending = term.is_some_and(|(t, _)| fds[all.len()].revents != 0 && term_arrived(t));
         for (l, f) in all.iter().zip(fds.iter()) {
             // At the end every listener is swept once more: a connection the
             // command made just before it exited may still wait in a backlog.
@@ -287,8 +289,11 @@ fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active
                 }
             }
         }
-        if ending {
+        if let (true, Some((_, done))) = (ending, term) {
             active.wait_idle();
+            // The launcher need not wait for this process's exit (every
+            // thread must be scheduled once more to end) to know that.
+            let _ = crate::sys::write_all_fd(done.as_raw_fd(), &[1]);
             std::process::exit(0)
         }
     }

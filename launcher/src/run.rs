@@ -156,32 +156,36 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     // Only PID 1 may hear from the network helper: with our copy closed, a
     // helper that dies before its ready message means EOF there, and PID 1
     // then refuses to start the command.
-    let net = net.map(|n| (n.pid, n.relay));
+    let (net, relay_done) = match net {
+        Some(n) => (Some((n.pid, n.relay)), n.done),
+        None => (None, None),
+    };
 
-    let out = monitor(&cfg, pid1, &status, &set);
-    // PID 1 is gone: the janitor may start removing placeholders now, while
-    // the relay drains (we still wait for it below).
-    let janitor = janitor.map(|(sock, pid)| {
-        drop(sock);
-        pid
-    });
+    let (janitor_sock, janitor) = match janitor {
+        Some((sock, pid)) => (Some(sock), Some(pid)),
+        None => (None, None),
+    };
+    let mut ending = Ending { janitor: janitor_sock, relay: net.filter(|n| n.1).map(|n| n.0), relay_pidfd: None, begun: false };
+    let out = monitor(&cfg, pid1, &status, &set, &mut ending);
+    ending.begin();
     match net {
-        Some((pid, true)) => stop_relay(pid),
+        Some((pid, true)) => finish_relay(pid, ending.relay_pidfd.take(), relay_done),
         // The helper that only made the namespace has exited (or dies now:
         // PID 1 is gone, nobody needs the namespace any more).
         Some((pid, false)) => {
             let _ = sys::send_signal(pid, sys::SIGKILL);
-            let _ = sys::wait_pid(pid, false);
         }
         None => {}
     }
     if let Some(e) = egress_pid {
         let _ = sys::send_signal(e, sys::SIGKILL);
-        let _ = sys::wait_pid(e, false);
     }
     // Let the janitor finish before we return, so the caller never sees a
-    // placeholder that is about to disappear.
+    // placeholder that is about to disappear; the helpers end meanwhile.
     if let Some(pid) = janitor {
+        let _ = sys::wait_pid(pid, false);
+    }
+    for pid in net.map(|n| n.0).into_iter().chain(egress_pid) {
         let _ = sys::wait_pid(pid, false);
     }
     Ok(out)
@@ -197,6 +201,8 @@ struct Net {
     /// namespace (an nsfs descriptor) once lo is up and, for the relay, every
     /// listener is bound and the v2 control connection is open.
     chan: OwnedFd,
+    /// The relay's drained pipe (see `finish_relay`).
+    done: Option<OwnedFd>,
 }
 
 /// Forks the process that creates the sandbox's network namespace: the relay
@@ -209,10 +215,14 @@ struct Net {
 fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError> {
     let relay = !(cfg.relay_ports.is_empty() && cfg.publish.is_empty());
     let (pid1_end, ours) = sys::seqpacket_pair().map_err(|e| setup("network", e))?;
+    let (done_r, done_w) = match relay {
+        true => sys::pipe_cloexec().map(|(r, w)| (Some(r), Some(w))).map_err(|e| setup("relay", e))?,
+        false => (None, None),
+    };
     let me = sys::pid();
     match sys::fork_process().map_err(|e| setup(if relay { "fork relay" } else { "fork network helper" }, e))? {
         0 => {
-            drop(pid1_end);
+            drop((pid1_end, done_r));
             let _ = sys::set_pdeathsig(sys::SIGKILL);
             if sys::ppid() != me {
                 sys::exit_now(125);
@@ -220,7 +230,7 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError
             let _ = sys::unblock_all_signals();
             // Terminal signals are the launcher's to handle.
             let _ = sys::own_process_group();
-            let keep: Vec<i32> = [ours.as_raw_fd()].into_iter().chain(egress.as_ref().map(|e| e.as_raw_fd())).collect();
+            let keep: Vec<i32> = [ours.as_raw_fd()].into_iter().chain(egress.as_ref().map(|e| e.as_raw_fd())).chain(done_w.as_ref().map(|d| d.as_raw_fd())).collect();
             let _ = sys::close_fds_except(3, &keep);
             let fail = |step: &str, e: std::io::Error| -> ! {
                 crate::report(step, &sys::errno_text(&e));
@@ -236,14 +246,14 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError
                 Ok(fd) => fd,
                 Err(e) => fail("network namespace", e),
             };
-            if relay {
-                crate::relay::serve(cfg, ours, egress, ns)
+            if let Some(done) = done_w {
+                crate::relay::serve(cfg, ours, egress, ns, done)
             }
             // PID 1 refuses to start the command without this message.
             let code = if sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None).is_ok() { 0 } else { 125 };
             sys::exit_now(code)
         }
-        pid => Ok(Net { pid, relay, chan: pid1_end }),
+        pid => Ok(Net { pid, relay, chan: pid1_end, done: done_r }),
     }
 }
 
@@ -251,16 +261,50 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError
 /// has ended.
 const RELAY_DRAIN: Duration = Duration::from_secs(2);
 
-/// Asks the relay to finish the connections in flight (a server inside may
-/// have sent its last reply just before it exited, and that reply may not
-/// have reached the host client yet), then kills it. A relay with no live
-/// connection exits at once.
-fn stop_relay(pid: i32) {
-    // The relay is our unreaped child, so its pid cannot be reused yet; its
-    // pidfd turns readable when it exits: one poll with a deadline, no sleeps.
-    let pidfd = sys::filter::pidfd_open(pid).ok();
-    if let (Some(fd), Ok(())) = (&pidfd, sys::send_signal(pid, sys::SIGTERM)) {
-        let mut pf = [sys::PollFd { fd: fd.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
+/// What the launcher does once the command's life is over: as soon as PID 1
+/// reports the command's end (it has then killed and reaped every other
+/// process of the sandbox, so no new connection can start), or at the
+/// latest once PID 1 is gone. Starting then lets the relay drain and the
+/// janitor work while PID 1's namespaces are torn down.
+struct Ending {
+    /// Our end of the janitor's socket: closing it (with PID 1's end gone)
+    /// lets the janitor clean up; it waits for PID 1's namespaces itself.
+    janitor: Option<OwnedFd>,
+    relay: Option<i32>,
+    relay_pidfd: Option<OwnedFd>,
+    begun: bool,
+}
+
+impl Ending {
+    fn begin(&mut self) {
+        if std::mem::replace(&mut self.begun, true) {
+            return;
+        }
+        drop(self.janitor.take());
+        if let Some(pid) = self.relay {
+            // The relay is our unreaped child, so its pid cannot be reused
+            // yet. It finishes the connections in flight (a server inside
+            // may have sent its last reply just before it exited, and that
+            // reply may not have reached the host client yet), then exits.
+            self.relay_pidfd = sys::filter::pidfd_open(pid).ok();
+            if self.relay_pidfd.is_some() && sys::send_signal(pid, sys::SIGTERM).is_err() {
+                self.relay_pidfd = None;
+            }
+        }
+    }
+}
+
+/// Waits until the relay told to finish by `Ending::begin` (`pidfd`: None
+/// if it could not be told) has finished its connections: it writes a byte
+/// on `done` then, and is gone (exiting) when its pidfd turns readable. One
+/// poll with a deadline, no sleeps. After the deadline it is killed. The
+/// caller reaps it.
+fn finish_relay(pid: i32, pidfd: Option<OwnedFd>, done: Option<OwnedFd>) {
+    if let Some(fd) = &pidfd {
+        let mut pf = vec![sys::PollFd { fd: fd.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
+        if let Some(d) = &done {
+            pf.push(sys::PollFd { fd: d.as_raw_fd(), events: sys::POLLIN, revents: 0 });
+        }
         let deadline = Instant::now() + RELAY_DRAIN;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -268,17 +312,15 @@ fn stop_relay(pid: i32) {
                 break;
             }
             match sys::poll_fds(&mut pf, left.as_millis().max(1) as i32) {
-                Ok(n) if n > 0 => {
-                    let _ = sys::wait_pid(pid, false);
-                    return;
-                }
+                // Drained or exited; a relay that died early closed `done`
+                // (POLLHUP), which also ends its connections.
+                Ok(n) if n > 0 => return,
                 Ok(_) => continue, // EINTR or the deadline: re-checked above
                 Err(_) => break,
             }
         }
     }
     let _ = sys::send_signal(pid, sys::SIGKILL);
-    let _ = sys::wait_pid(pid, false);
 }
 
 fn arm_pdeathsig(parent: i32) -> Result<(), SetupError> {
@@ -292,7 +334,7 @@ fn arm_pdeathsig(parent: i32) -> Result<(), SetupError> {
 
 /// Waits for PID 1, forwarding signals and enforcing the timeout; returns
 /// the launcher's exit code.
-fn monitor(cfg: &RunConfig, pid1: i32, status: &OwnedFd, set: &sys::SigSet) -> i32 {
+fn monitor(cfg: &RunConfig, pid1: i32, status: &OwnedFd, set: &sys::SigSet, ending: &mut Ending) -> i32 {
     let sfd = match sys::signal_fd(set) {
         Ok(fd) => fd,
         Err(e) => {
@@ -366,7 +408,12 @@ fn monitor(cfg: &RunConfig, pid1: i32, status: &OwnedFd, set: &sys::SigSet) -> i
         if status_open && fds.len() > 1 && fds[1].revents != 0 {
             match sys::recv_msg(status, &mut buf, true) {
                 Ok(r) if r.len == 0 => status_open = false,
-                Ok(r) => handle_msg(r.len, r.cred, &buf, &mut end, &mut started),
+                Ok(r) => {
+                    handle_msg(r.len, r.cred, &buf, &mut end, &mut started);
+                    if end.is_some() {
+                        ending.begin();
+                    }
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => status_open = false,
             }
