@@ -128,7 +128,7 @@ fn block_body(rule: &SyscallRule) -> Result<Vec<SockFilter>, String> {
 /// Assembles a complete filter:
 /// 1. arch != `arch` -> `bad_arch`;
 /// 2. nr >= `nr_limit` (x32 bit on x86_64) -> `bad_arch`;
-/// 3. one block per rule;
+/// 3. one block per rule, found through a binary search on nr;
 /// 4. `default` for every other syscall.
 pub fn assemble(arch: u32, nr_limit: Option<u32>, bad_arch: u32, rules: &[SyscallRule], default: u32) -> Result<Vec<SockFilter>, String> {
     let mut p = vec![ld(OFF_ARCH), jeq(arch, 1, 0), ret(bad_arch), ld(OFF_NR)];
@@ -136,6 +136,7 @@ pub fn assemble(arch: u32, nr_limit: Option<u32>, bad_arch: u32, rules: &[Syscal
         p.push(jge(limit, 0, 1));
         p.push(ret(bad_arch));
     }
+    let mut blocks = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for r in rules {
         if !seen.insert(r.nr) {
@@ -145,16 +146,51 @@ pub fn assemble(arch: u32, nr_limit: Option<u32>, bad_arch: u32, rules: &[Syscal
         if body.len() > 255 {
             return Err(format!("seccomp: rule for syscall {} is too long", r.nr));
         }
-        // A holds nr at every `jeq nr`: a non-matching block skips its whole
-        // body (the only code that changes A), and bodies always end in ret.
-        p.push(jeq(r.nr, 0, body.len() as u8));
-        p.extend(body);
+        blocks.push((r.nr, body));
     }
-    p.push(ret(default));
+    blocks.sort_by_key(|b| b.0);
+    // The search costs a few jumps per syscall instead of one per rule: the
+    // kernel runs the program for every syscall number when it installs it
+    // (to cache the always-allowed ones), and for each uncached syscall.
+    // A search too wide for 8-bit jump offsets falls back to the chain.
+    p.extend(search(&blocks, default).unwrap_or_else(|| chain(&blocks, default)));
     if p.len() > 4096 {
         return Err("seccomp: filter longer than 4096 instructions".into());
     }
     Ok(p)
+}
+
+/// Blocks one after another, then `default`. A holds nr at every `jeq nr`:
+/// a non-matching block skips its whole body (the only code that changes A),
+/// and bodies always end in ret.
+fn chain(blocks: &[(u32, Vec<SockFilter>)], default: u32) -> Vec<SockFilter> {
+    let mut out = Vec::new();
+    for (nr, body) in blocks {
+        out.push(jeq(*nr, 0, body.len() as u8));
+        out.extend_from_slice(body);
+    }
+    out.push(ret(default));
+    out
+}
+
+/// Up to this many blocks are chained rather than split further.
+const CHAIN_MAX: usize = 4;
+
+/// Blocks sorted by nr, as a binary search: `jge pivot` jumps over the
+/// lower half to the upper one. Every half ends in its own `ret default`, so
+/// no path falls out of its half; jge leaves A (nr) as it is. None when a
+/// lower half is too long for a jump offset.
+fn search(blocks: &[(u32, Vec<SockFilter>)], default: u32) -> Option<Vec<SockFilter>> {
+    if blocks.len() <= CHAIN_MAX {
+        return Some(chain(blocks, default));
+    }
+    let mid = blocks.len() / 2;
+    let lower = search(&blocks[..mid], default)?;
+    let upper = search(&blocks[mid..], default)?;
+    let mut out = vec![jge(blocks[mid].0, u8::try_from(lower.len()).ok()?, 0)];
+    out.extend(lower);
+    out.extend(upper);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -201,8 +237,57 @@ pub fn interpret(prog: &[SockFilter], nr: u32, arch: u32, args: [u64; 6]) -> u32
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
+
+    /// The program as a plain chain (the layout before the search), as the
+    /// reference the searched layout must agree with.
+    pub fn assemble_chain(arch: u32, nr_limit: Option<u32>, bad_arch: u32, rules: &[SyscallRule], default: u32) -> Vec<SockFilter> {
+        let mut p = vec![ld(OFF_ARCH), jeq(arch, 1, 0), ret(bad_arch), ld(OFF_NR)];
+        if let Some(limit) = nr_limit {
+            p.push(jge(limit, 0, 1));
+            p.push(ret(bad_arch));
+        }
+        let blocks: Vec<(u32, Vec<SockFilter>)> = rules.iter().map(|r| (r.nr, block_body(r).unwrap())).collect();
+        p.extend(chain(&blocks, default));
+        p
+    }
+
+    /// Every syscall number (and the x32 range, and another arch) with
+    /// argument words made from every constant the rules mention: the
+    /// searched program answers exactly as the chain does.
+    pub fn assert_same_as_chain(arch: u32, nr_limit: Option<u32>, bad_arch: u32, rules: &[SyscallRule], default: u32) {
+        let tree = assemble(arch, nr_limit, bad_arch, rules, default).unwrap();
+        let flat = assemble_chain(arch, nr_limit, bad_arch, rules, default);
+        assert!(tree.iter().any(|i| i.code == BPF_JMP | BPF_JGE | BPF_K && i.jt > 0), "a search was emitted");
+        let mut words: Vec<u64> = vec![0, 1, u64::MAX, 0xffff_ffff, 1 << 32];
+        for r in rules {
+            for a in &r.args {
+                for &(_, c) in &a.conds {
+                    let (m, k) = match c {
+                        Cond::Eq(k) => (u32::MAX, k),
+                        Cond::MaskedEq(m, k) => (m, k),
+                        Cond::AnyBit(m) => (m, m),
+                    };
+                    for w in [k, k | !m, k ^ 1, m, !m, m & m.wrapping_neg()] {
+                        words.push(w as u64);
+                        words.push(w as u64 | 0xdead_0000_0000_0000);
+                    }
+                }
+            }
+        }
+        words.sort();
+        words.dedup();
+        let nrs: Vec<u32> = (0..1100).chain(0x4000_0000..0x4000_0200).chain([u32::MAX, 0x8000_0000]).collect();
+        for &a in &[arch, arch ^ 1] {
+            for &nr in &nrs {
+                for (i, &w) in words.iter().enumerate() {
+                    let args = [w, words[(i + 1) % words.len()], w, words[(i + 3) % words.len()], w, w];
+                    assert_eq!(interpret(&tree, nr, a, args), interpret(&flat, nr, a, args), "nr {nr} arch {a:#x} args {args:x?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn arch_and_limit_checked_first() {

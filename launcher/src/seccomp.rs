@@ -328,6 +328,16 @@ mod tests {
     }
 
     #[test]
+    fn searched_programs_answer_as_the_chains_do() {
+        for unix in [UnixSockets::Deny, UnixSockets::All, UnixSockets::Only(vec!["/x".into()])] {
+            for userns in [false, true] {
+                crate::bpf::tests::assert_same_as_chain(A, NR_LIMIT, errno(EPERM), &command_rules(&unix, userns), RET_ALLOW);
+            }
+        }
+        crate::bpf::tests::assert_same_as_chain(A, NR_LIMIT, RET_KILL_PROCESS, &helper_rules(), RET_ALLOW);
+    }
+
+    #[test]
     fn foreign_arch_and_x32_refused() {
         let p = command_program(&UnixSockets::Deny, false).unwrap();
         // i386 int 0x80 socket (359) and socketcall (102)
