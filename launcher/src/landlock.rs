@@ -125,9 +125,8 @@ fn add_rule(ruleset: i32, path: &[u8], rights: u64, must_exist: bool) -> Result<
         Err(e) if !must_exist && matches!(e.raw_os_error(), Some(2) | Some(20)) => return Ok(()),
         Err(e) => return Err(format!("landlock: open {shown}: {e}")),
     };
-    let is_dir = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .map(|m| m.is_dir())
-        .map_err(|e| format!("landlock: stat {shown}: {e}"))?;
+    // statx of the descriptor itself: what it refers to, no path walk.
+    let is_dir = crate::sys::stat_fd(&fd).map(|st| st.is_dir()).map_err(|e| format!("landlock: stat {shown}: {e}"))?;
     let rights = if is_dir { rights } else { rights & FILE_RIGHTS };
     sys::landlock_add_path_rule(ruleset, fd.as_raw_fd(), rights).map_err(|e| format!("landlock: rule for {shown}: {e}"))
 }
