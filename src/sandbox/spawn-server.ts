@@ -41,22 +41,23 @@ function hello(kind: 'I' | 'O' | 'E' | 'R', id: number): Buffer {
   return b;
 }
 
+/** The request after its hello: u32 length, then mask, argc and each
+ *  argument as u32 length + bytes. One buffer, written in place (a launcher
+ *  argv has a hundred or more entries: the environment). */
 function requestBody(args: string[], mask: number): Buffer {
-  const parts: Buffer[] = [];
-  const head = Buffer.alloc(5);
-  head[0] = mask;
-  head.writeUInt32LE(args.length, 1);
-  parts.push(head);
+  let size = 4 + 1 + 4;
+  for (const a of args) size += 4 + Buffer.byteLength(a, 'utf8');
+  const b = Buffer.allocUnsafe(size);
+  b.writeUInt32LE(size - 4, 0);
+  b[4] = mask;
+  b.writeUInt32LE(args.length, 5);
+  let at = 9;
   for (const a of args) {
-    const bytes = Buffer.from(a, 'utf8');
-    const len = Buffer.alloc(4);
-    len.writeUInt32LE(bytes.length);
-    parts.push(len, bytes);
+    const n = b.write(a, at + 4, 'utf8');
+    b.writeUInt32LE(n, at);
+    at += 4 + n;
   }
-  const body = Buffer.concat(parts);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(body.length);
-  return Buffer.concat([len, body]);
+  return b;
 }
 
 export class SpawnServer {
@@ -119,6 +120,9 @@ export class SpawnServer {
 
   /** Starts `cordon-launcher ARGS` (ARGS carry `--info-fd 3`). */
   launch(args: string[], stdio: ServedStdio): ServedLaunch {
+    // The server would drop such a request unanswered; child_process.spawn
+    // refuses it up front too.
+    if (args.some((a) => a.includes('\0'))) throw new CordonError('EINVAL', 'the launcher arguments contain a NUL byte');
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     const open = (kind: 'I' | 'O' | 'E' | 'R'): Socket => {
