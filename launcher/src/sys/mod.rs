@@ -1110,28 +1110,6 @@ pub fn wipe_cmdline() -> io::Result<()> {
 
 // ---- placeholders (mounts, janitor) --------------------------------------
 
-extern "C" {
-    fn linkat(olddirfd: c_int, oldpath: *const c_char, newdirfd: c_int, newpath: *const c_char, flags: c_int) -> c_int;
-}
-
-/// O_TMPFILE is __O_TMPFILE | O_DIRECTORY (so old kernels that ignore the
-/// unknown bit fail with EISDIR instead of opening the directory).
-pub const O_TMPFILE: i32 = 0o20000000 | O_DIRECTORY;
-
-/// An unnamed regular file in directory `dir` (open(O_TMPFILE|O_RDWR)),
-/// linkable later with `link_fd_at`.
-pub fn tmpfile_at(dir: RawFd, mode: u32) -> io::Result<OwnedFd> {
-    open_at(dir, c".", O_TMPFILE | O_RDWR, mode)
-}
-
-/// linkat(fd, "", dir, name, AT_EMPTY_PATH): gives the open file `fd` a new
-/// name. Linux >= 6.10 allows it without CAP_DAC_READ_SEARCH when this
-/// process opened `fd` itself (older kernels: ENOENT).
-pub fn link_fd_at(fd: &OwnedFd, dir: RawFd, name: &CStr) -> io::Result<()> {
-    // SAFETY: both paths are NUL-terminated; fd and dir are live descriptors.
-    cvt(unsafe { linkat(fd.as_raw_fd(), c"".as_ptr(), dir, name.as_ptr(), AT_EMPTY_PATH as c_int) }).map(drop)
-}
-
 pub const LOCK_UN: i32 = 8;
 
 /// struct flock (x86_64 and aarch64 layout).
@@ -1167,8 +1145,8 @@ fn ofd_fcntl(fd: &OwnedFd, cmd: c_int, l: &mut Flock) -> io::Result<()> {
 
 /// Takes (non-blocking) an open-file-description read lock on the byte
 /// `at` of `fd`'s file (needs `fd` open for reading). Such locks belong to
-/// the open file, like flock, but cover byte ranges: one per name lets
-/// several names of one inode be held independently.
+/// the open file, like flock, but cover byte ranges and never make anyone
+/// wait (nobody takes write locks here; the janitor only tests).
 pub fn ofd_read_lock(fd: &OwnedFd, at: i64) -> io::Result<()> {
     ofd_fcntl(fd, F_OFD_SETLK, &mut Flock { l_type: F_RDLCK, l_whence: 0, l_start: at, l_len: 1, l_pid: 0 })
 }
