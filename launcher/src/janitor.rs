@@ -92,9 +92,9 @@ pub fn main(sock: OwnedFd) -> ! {
     }
     // For all contended names together (the launcher's caller waits).
     let patience = Instant::now() + Duration::from_millis(500);
-    // The probe we hold LOCK_EX on: kept across consecutive names of one
-    // inode (a seed's names come together), released before waiting for
-    // another, so we never wait while holding one.
+    // The probe we hold LOCK_EX on: kept across consecutive records of one
+    // inode, released before waiting for another, so we never wait while
+    // holding one.
     let mut held_ex: Option<usize> = None;
     for r in recs.iter().rev() {
         let p = probes.iter().position(|p| p.0 == r.dev && p.1 == r.ino);

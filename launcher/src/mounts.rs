@@ -15,7 +15,7 @@
 use crate::args::{BindKind, MountOp, RunConfig};
 use crate::sys::{self, Stat};
 use crate::SetupError;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -93,16 +93,6 @@ pub enum Kind {
 /// sharing a directory can tell it from the user's own files.
 const MARK: &CStr = c"user.cordon.placeholder";
 
-enum Linked {
-    Yes,
-    /// The name appeared meanwhile: look again.
-    Raced,
-    /// The filesystem refuses (`soft`).
-    Refused,
-    /// No seed here: create the file itself.
-    NoSeed,
-}
-
 enum Step {
     Ok(OwnedFd),
     /// The filesystem refuses (read-only, permissions): nothing to do.
@@ -127,29 +117,9 @@ struct Builder<'a> {
     /// this builder attached (any attach may cover "/", so each one drops
     /// it). Saves re-opening /newroot for every path resolved in between.
     root_cache: RefCell<Option<OwnedFd>>,
-    /// One entry per parent directory that got a missing file placeholder.
-    seeds: RefCell<Vec<Seed>>,
-    /// The mount plan and the index of the op being applied (placeholders
-    /// look ahead for names they can register together).
-    plan: &'a [MountOp],
-    pos: Cell<usize>,
-}
-
-/// The placeholder inode of one parent directory. Allocating an inode is
-/// what makes a placeholder expensive (~50 us on ext4, more under load);
-/// a hard link to an existing one costs a few us. So every missing file
-/// masked in that directory becomes a name of one O_TMPFILE inode, created
-/// once per run (read-only, marked, with an in-use marker for each name
-/// taken before that name exists).
-struct Seed {
-    pdev: u64,
-    pino: u64,
-    /// None: no O_TMPFILE or no linkat(AT_EMPTY_PATH) here (old kernel,
-    /// filesystem): one new file per name, as before.
-    file: Option<(OwnedFd, Stat)>,
-    /// The names the janitor already knows for this seed (their markers
-    /// are taken). The seed's descriptor went with the first of them.
-    told: Vec<CString>,
+    /// Directories we made a placeholder in, with their placeholder
+    /// ancestors registered (`adopt_ancestors`) once.
+    adopted: RefCell<Vec<Vec<OsString>>>,
 }
 
 fn fail(step: impl Into<String>, e: io::Error) -> SetupError {
@@ -203,9 +173,8 @@ pub fn build(cfg: &RunConfig, janitor: Option<&OwnedFd>) -> Result<Built, SetupE
         let at = sys::open_at(sys::AT_FDCWD, p, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(f)?;
         sys::attach_mount(&tree, at.as_raw_fd()).map_err(f)?;
     }
-    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None), seeds: RefCell::new(Vec::new()), plan: &cfg.mounts, pos: Cell::new(0) };
-    for (i, op) in cfg.mounts.iter().enumerate() {
-        bld.pos.set(i);
+    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None), adopted: RefCell::new(Vec::new()) };
+    for op in &cfg.mounts {
         bld.apply(op)?;
     }
     let proc_mode = bld.proc_mode;
@@ -264,9 +233,7 @@ impl Builder<'_> {
     /// the in-use marker of this name (`in_use`); the janitor keeps it until
     /// the end and removes the name only if no other sandbox holds a marker
     /// for it then (removing a mount point from outside would silently
-    /// unmount it in the sandbox still using it). A seed's descriptor, which
-    /// holds the markers of all its names, travels with its first name only.
-    /// `ids`: the object's (dev, ino) when the caller knows them (else
+    /// unmount it in the sandbox still using it). `ids`: the object's (dev, ino) when the caller knows them (else
     /// stat'ed); `pst` likewise the parent's stat.
     fn register(&self, parent: &OwnedFd, pst: Option<&Stat>, name: &CStr, kind: Kind, ids: Option<(u64, u64)>, lock: Option<RawFd>) -> Result<(), SetupError> {
         let Some(j) = self.janitor else { return Ok(()) };
@@ -284,25 +251,6 @@ impl Builder<'_> {
         let mut msg = Vec::new();
         record(&mut msg, kind, dev, ino, name);
         send(j, &msg, parent, lock)
-    }
-
-    /// `register` for several names in `parent` of one inode (a seed), in as
-    /// few messages as fit: each message wakes the janitor, which costs more
-    /// than the rest of a placeholder.
-    fn register_names(&self, parent: &OwnedFd, pst: &Stat, (dev, ino): (u64, u64), names: &[CString], mut lock: Option<RawFd>) -> Result<(), SetupError> {
-        let Some(j) = self.janitor else { return Ok(()) };
-        if self.own_devs.contains(&pst.dev) {
-            return Ok(());
-        }
-        let mut msg = Vec::new();
-        for (i, n) in names.iter().enumerate() {
-            record(&mut msg, Kind::File, dev, ino, n);
-            if i + 1 == names.len() || msg.len() + RECORD_MAX > MSG_MAX {
-                send(j, &msg, parent, lock.take())?;
-                msg.clear();
-            }
-        }
-        Ok(())
     }
 
     /// If `parent`/`name` is a placeholder (ours or a concurrent sandbox's:
@@ -451,17 +399,13 @@ impl Builder<'_> {
                 Step::Refused => return Ok(None),
                 Step::Retry => continue,
             };
-            if !dir {
-                match self.link_seed(&parent, &comps[..comps.len() - 1], &last, soft)? {
-                    Linked::Yes => match sys::open_at(parent.as_raw_fd(), &last, sys::O_PATH | sys::O_NOFOLLOW, 0) {
-                        Ok(t) => return Ok(Some(t)),
-                        Err(e) if errno(&e) == ENOENT => continue,
-                        Err(e) => return Err(fail(step(), e)),
-                    },
-                    Linked::Raced => continue,
-                    Linked::Refused => return Ok(None),
-                    Linked::NoSeed => {}
-                }
+            // A name made here is reached through this directory: if it is a
+            // concurrent sandbox's placeholder, it must stay registered with
+            // us until our name in it is gone (else it outlived both runs).
+            let pcomps = &comps[..comps.len() - 1];
+            if !self.adopted.borrow().iter().any(|a| a[..] == *pcomps) {
+                self.adopt_ancestors(pcomps)?;
+                self.adopted.borrow_mut().push(pcomps.to_vec());
             }
             let made = if dir {
                 sys::mkdir_at(parent.as_raw_fd(), &last, 0o755).map(|()| None)
@@ -505,75 +449,6 @@ impl Builder<'_> {
             }
         }
         Err(SetupError::new(step(), "changed concurrently too often".to_string()))
-    }
-
-    /// Gives `parent`/`name` (missing a moment ago) to the parent's seed
-    /// inode, made on first use. The marker and the janitor's record come
-    /// before the link exists: even a kill -9 right after linkat leaves no
-    /// name the janitor does not know, and no janitor can take the new name
-    /// for unused. A record whose link never came is harmless (the janitor
-    /// removes a name only while it is that very inode).
-    fn link_seed(&self, parent: &OwnedFd, pcomps: &[OsString], name: &CStr, soft: bool) -> Result<Linked, SetupError> {
-        let f = |e| fail(format!("create /{}/{}", dname(OsStr::from_bytes(rel(pcomps).as_bytes())), name.to_string_lossy()), e);
-        let pst = sys::stat_fd(parent).map_err(f)?;
-        let mut seeds = self.seeds.borrow_mut();
-        let i = match seeds.iter().position(|s| s.pdev == pst.dev && s.pino == pst.ino) {
-            Some(i) => i,
-            None => {
-                // Names made here are reached through this directory: if it
-                // is a concurrent sandbox's placeholder, it must stay
-                // registered with us until our names in it are gone.
-                self.adopt_ancestors(pcomps)?;
-                let file = match sys::tmpfile_at(parent.as_raw_fd(), 0o600) {
-                    Ok(fd) => {
-                        // The mark needs write permission: before the chmod.
-                        Self::mark(&fd);
-                        let _ = sys::chmod_fd(&fd, 0o444);
-                        let st = sys::stat_fd(&fd).map_err(f)?;
-                        Some((fd, st))
-                    }
-                    Err(e) if soft && matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(Linked::Refused),
-                    Err(_) => None,
-                };
-                seeds.push(Seed { pdev: pst.dev, pino: pst.ino, file, told: Vec::new() });
-                seeds.len() - 1
-            }
-        };
-        let seed = &mut seeds[i];
-        let Some((fd, st)) = &seed.file else { return Ok(Linked::NoSeed) };
-        if !seed.told.iter().any(|n| n.as_c_str() == name) {
-            // With this name, every later mask of a name in the same
-            // directory (as written; others come on their own): if one is
-            // never linked, its record only names an entry that is not
-            // this inode, which the janitor leaves alone.
-            let mut batch = vec![name.to_owned()];
-            for op in self.plan.get(self.pos.get() + 1..).unwrap_or_default() {
-                let MountOp::Mask { path } = op else { continue };
-                let Ok(c) = components(path) else { continue };
-                if c.len() == pcomps.len() + 1 && c[..pcomps.len()] == *pcomps {
-                    let n = name_c(&c[pcomps.len()]);
-                    if !batch.contains(&n) && !seed.told.contains(&n) {
-                        batch.push(n);
-                    }
-                }
-            }
-            for n in &batch {
-                in_use(fd, n).map_err(f)?;
-            }
-            let lock = seed.told.is_empty().then(|| fd.as_raw_fd());
-            self.register_names(parent, &pst, (st.dev, st.ino), &batch, lock)?;
-            seed.told.extend(batch);
-        }
-        match sys::link_fd_at(fd, parent.as_raw_fd(), name) {
-            Ok(()) => Ok(Linked::Yes),
-            Err(e) if errno(&e) == EEXIST => Ok(Linked::Raced),
-            // EPERM/ENOENT (kernel < 6.10 or no permission), EMLINK, EXDEV,
-            // ENOSPC...: one new file per name from now on here.
-            Err(_) => {
-                seed.file = None;
-                Ok(Linked::NoSeed)
-            }
-        }
     }
 
     fn ensure_dir(&self, comps: &[OsString]) -> Result<OwnedFd, SetupError> {
@@ -869,10 +744,12 @@ pub fn lock_bounded(fd: &OwnedFd, op: i32, limit: std::time::Duration) -> io::Re
 
 /// The in-use marker of placeholder name `name`: a read lock (open file
 /// description lock) on one byte of its inode, at an offset derived from
-/// the name. flock would cover the whole inode, and a seed inode has many
-/// names, each used by a different set of sandboxes. Two names of one inode
-/// that hash alike only make a janitor keep a name longer (never remove
-/// one in use).
+/// the name. Unlike a flock held for the whole run (the protocol before),
+/// nobody blocks on it: the flock is only a short mutex around taking or
+/// testing markers, so a process holding a placeholder's flock can delay a
+/// janitor or a setup only up to a limit. Per name, should an inode ever
+/// have several names (a host hard link): two names that hash alike only
+/// make a janitor keep a name longer (never remove one in use).
 fn in_use(fd: &OwnedFd, name: &CStr) -> io::Result<()> {
     sys::ofd_read_lock(fd, marker_offset(name.to_bytes()))
 }
@@ -886,10 +763,8 @@ pub fn marker_offset(name: &[u8]) -> i64 {
     (h >> 2) as i64
 }
 
-/// The largest janitor message (its receive buffer is larger) and record
-/// (a name is at most 255 bytes).
+/// The largest janitor message (its receive buffer is larger).
 pub const MSG_MAX: usize = 4096;
-const RECORD_MAX: usize = 19 + 255;
 
 /// Appends one janitor record: kind, dev, ino, name length (u16), name.
 /// A message holds one or more, all in the directory whose descriptor

