@@ -1078,6 +1078,14 @@ pub fn chmod_fd(fd: &OwnedFd, mode: u32) -> io::Result<()> {
     cvt(unsafe { fchmod(fd.as_raw_fd(), mode) }).map(drop)
 }
 
+/// nlink of an open file (0 once it was unlinked).
+pub fn nlink_fd(fd: &OwnedFd) -> io::Result<u32> {
+    let mut buf = [0u8; 256];
+    // SAFETY: as in stat_at.
+    cvt(unsafe { statx(fd.as_raw_fd(), c"".as_ptr(), AT_EMPTY_PATH as c_int, 0x7ff, buf.as_mut_ptr()) })?;
+    Ok(u32::from_ne_bytes(buf[16..20].try_into().unwrap()))
+}
+
 /// Zeroes this process's argument strings in memory: /proc/PID/cmdline is
 /// readable by anyone who can see the pid (no ptrace check), and the
 /// launcher's argv carries secrets such as --relay-token. Call only after
@@ -1106,54 +1114,4 @@ pub fn wipe_cmdline() -> io::Result<()> {
         unsafe { std::ptr::copy_nonoverlapping(name.as_ptr(), start as *mut u8, name.len()) };
     }
     Ok(())
-}
-
-// ---- placeholders (mounts, janitor) --------------------------------------
-
-pub const LOCK_UN: i32 = 8;
-
-/// struct flock (x86_64 and aarch64 layout).
-#[repr(C)]
-struct Flock {
-    l_type: i16,
-    l_whence: i16,
-    l_start: i64,
-    l_len: i64,
-    l_pid: i32,
-}
-
-const F_OFD_GETLK: c_int = 36;
-const F_OFD_SETLK: c_int = 37;
-const F_RDLCK: i16 = 0;
-const F_WRLCK: i16 = 1;
-const F_UNLCK: i16 = 2;
-
-fn ofd_fcntl(fd: &OwnedFd, cmd: c_int, l: &mut Flock) -> io::Result<()> {
-    loop {
-        // SAFETY: l is a live struct flock the kernel reads (and for GETLK writes).
-        let r = unsafe { fcntl(fd.as_raw_fd(), cmd, l as *mut Flock) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                continue;
-            }
-            return Err(e);
-        }
-        return Ok(());
-    }
-}
-
-/// Takes (non-blocking) an open-file-description read lock on the byte
-/// `at` of `fd`'s file (needs `fd` open for reading). Such locks belong to
-/// the open file, like flock, but cover byte ranges and never make anyone
-/// wait (nobody takes write locks here; the janitor only tests).
-pub fn ofd_read_lock(fd: &OwnedFd, at: i64) -> io::Result<()> {
-    ofd_fcntl(fd, F_OFD_SETLK, &mut Flock { l_type: F_RDLCK, l_whence: 0, l_start: at, l_len: 1, l_pid: 0 })
-}
-
-/// Whether another open file description holds a lock on byte `at`.
-pub fn ofd_locked_by_other(fd: &OwnedFd, at: i64) -> io::Result<bool> {
-    let mut l = Flock { l_type: F_WRLCK, l_whence: 0, l_start: at, l_len: 1, l_pid: 0 };
-    ofd_fcntl(fd, F_OFD_GETLK, &mut l)?;
-    Ok(l.l_type != F_UNLCK)
 }
