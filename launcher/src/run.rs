@@ -249,6 +249,8 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError
             if let Some(done) = done_w {
                 crate::relay::serve(cfg, ours, egress, ns, done)
             }
+            // Like every helper, held by seccomp even for its last breath.
+            crate::security_helper_filter();
             // PID 1 refuses to start the command without this message.
             let code = if sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None).is_ok() { 0 } else { 125 };
             sys::exit_now(code)
