@@ -227,30 +227,33 @@ impl Builder<'_> {
     }
 
     /// Tells the janitor about a placeholder on a filesystem that is not one
-    /// of our private tmpfs mounts, so it disappears after the run.
-    ///
-    /// `lock`: for mount points, an open descriptor of the object that holds
-    /// the in-use marker of this name (`in_use`); the janitor keeps it until
-    /// the end and removes the name only if no other sandbox holds a marker
-    /// for it then (removing a mount point from outside would silently
-    /// unmount it in the sandbox still using it). `ids`: the object's (dev, ino) when the caller knows them (else
-    /// stat'ed); `pst` likewise the parent's stat.
-    fn register(&self, parent: &OwnedFd, pst: Option<&Stat>, name: &CStr, kind: Kind, ids: Option<(u64, u64)>, lock: Option<RawFd>) -> Result<(), SetupError> {
+    /// of our private tmpfs mounts, so it disappears after the run. `lock` is
+    /// an open descriptor of a mount point, flock()ed shared: the janitor
+    /// keeps it (and so the lock) until the end, and removes the object only
+    /// if it can then lock it exclusively, i.e. no concurrent sandbox still
+    /// has something mounted on it. The janitor gets its own copy of `lock`
+    /// (same open file, so the same lock): the caller may keep using it.
+    fn register(&self, parent: &OwnedFd, name: &CStr, kind: Kind, lock: Option<&OwnedFd>) -> Result<(), SetupError> {
         let Some(j) = self.janitor else { return Ok(()) };
-        let pst = match pst {
-            Some(p) => *p,
-            None => sys::stat_fd(parent).map_err(|e| fail("stat placeholder parent", e))?,
-        };
+        let pst = sys::stat_fd(parent).map_err(|e| fail("stat placeholder parent", e))?;
         if self.own_devs.contains(&pst.dev) {
             return Ok(());
         }
-        let (dev, ino) = match ids {
-            Some(i) => i,
-            None => sys::stat_at(parent.as_raw_fd(), name).map(|st| (st.dev, st.ino)).map_err(|e| fail("stat placeholder", e))?,
-        };
-        let mut msg = Vec::new();
-        record(&mut msg, kind, dev, ino, name);
-        send(j, &msg, parent, lock)
+        // The locked descriptor is the object itself: no lookup by name.
+        let st = match lock {
+            Some(l) => sys::stat_fd(l),
+            None => sys::stat_at(parent.as_raw_fd(), name),
+        }
+        .map_err(|e| fail("stat placeholder", e))?;
+        let mut msg = vec![kind as u8];
+        msg.extend_from_slice(&st.dev.to_ne_bytes());
+        msg.extend_from_slice(&st.ino.to_ne_bytes());
+        msg.extend_from_slice(name.to_bytes());
+        let mut fds = vec![parent.as_raw_fd()];
+        if let Some(l) = lock {
+            fds.push(l.as_raw_fd());
+        }
+        sys::send_fds(j, &msg, &fds).map_err(|e| fail("janitor", e))
     }
 
     /// If `parent`/`name` is a placeholder (ours or a concurrent sandbox's:
@@ -308,11 +311,11 @@ impl Builder<'_> {
                     if let Ok(d) = sys::open_at(cur.as_raw_fd(), &name, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_NOFOLLOW, 0) {
                         Self::mark(&d);
                     }
-                    self.register(&cur, None, &name, Kind::Dir, None, None)?;
+                    self.register(&cur, &name, Kind::Dir, None)?;
                 }
                 Err(e) if errno(&e) == EEXIST => {
                     if self.marked(&cur, &name).is_some() {
-                        self.register(&cur, None, &name, Kind::Dir, None, None)?;
+                        self.register(&cur, &name, Kind::Dir, None)?;
                     }
                 }
                 Err(e) if errno(&e) == ENOENT => return Ok(Step::Retry), // removed under us
@@ -347,7 +350,7 @@ impl Builder<'_> {
             k -= 1;
         }
         for (p, name) in adopted.iter().rev() {
-            self.register(p, None, name, Kind::Dir, None, None)?;
+            self.register(p, name, Kind::Dir, None)?;
         }
         Ok(())
     }
@@ -371,20 +374,19 @@ impl Builder<'_> {
                 Ok(fd) => {
                     let Ok(parent) = self.resolve(&comps[..comps.len() - 1], sys::O_DIRECTORY) else { continue };
                     let Some((lock, kind)) = self.marked(&parent, &last) else { return Ok(Some(fd)) };
-                    // A janitor tests for markers and unlinks under LOCK_EX:
-                    // with LOCK_SH held, the name is either gone already or
-                    // stays until our marker is gone.
+                    // Janitors hold LOCK_EX only while removing; anything
+                    // longer is a process (maybe inside some sandbox) holding
+                    // it on purpose: fail closed rather than hang.
                     lock_bounded(&lock, sys::LOCK_SH, ADOPT_WAIT).map_err(|e| match errno(&e) {
                         EAGAIN => SetupError::new(step(), "placeholder kept locked by another process".to_string()),
                         _ => fail(step(), e),
                     })?;
-                    in_use(&lock, &last).map_err(|e| fail(step(), e))?;
-                    let here = sys::stat_fd(&lock).ok().filter(|l| sys::stat_at(parent.as_raw_fd(), &last).is_ok_and(|n| n.dev == l.dev && n.ino == l.ino));
-                    let _ = sys::lock_fd(&lock, sys::LOCK_UN);
-                    let Some(lst) = here else { continue }; // removed meanwhile
+                    if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
+                        continue; // its janitor removed it meanwhile
+                    }
                     self.adopt_ancestors(&comps[..comps.len() - 1])?;
-                    let same = sys::stat_fd(&fd).is_ok_and(|f| f.dev == lst.dev && f.ino == lst.ino);
-                    self.register(&parent, None, &last, kind, Some((lst.dev, lst.ino)), Some(lock.as_raw_fd()))?;
+                    let same = sys::stat_fd(&lock).ok().map(|s| s.ino) == sys::stat_fd(&fd).ok().map(|s| s.ino);
+                    self.register(&parent, &last, kind, Some(&lock))?;
                     if same {
                         return Ok(Some(fd));
                     }
@@ -401,7 +403,7 @@ impl Builder<'_> {
             };
             // A name made here is reached through this directory: if it is a
             // concurrent sandbox's placeholder, it must stay registered with
-            // us until our name in it is gone (else it outlived both runs).
+            // us until our name in it is gone (else it outlives both runs).
             let pcomps = &comps[..comps.len() - 1];
             if !self.adopted.borrow().iter().any(|a| a[..] == *pcomps) {
                 self.adopt_ancestors(pcomps)?;
@@ -410,13 +412,13 @@ impl Builder<'_> {
             let made = if dir {
                 sys::mkdir_at(parent.as_raw_fd(), &last, 0o755).map(|()| None)
             } else {
-                sys::open_at(parent.as_raw_fd(), &last, sys::O_CREAT | sys::O_EXCL | sys::O_RDWR | sys::O_NOFOLLOW, 0o600).map(Some)
+                sys::open_at(parent.as_raw_fd(), &last, sys::O_CREAT | sys::O_EXCL | sys::O_WRONLY | sys::O_NOFOLLOW, 0o600).map(Some)
             };
             match made {
                 Ok(created) => {
                     let kind = if dir { Kind::Dir } else { Kind::File };
-                    // A new file's own descriptor carries the marker; a
-                    // directory needs opening.
+                    // A new file's own descriptor carries the lock (flock
+                    // works on any open file); a directory needs opening.
                     let lock = match created {
                         Some(c) => {
                             Self::mark(&c);
@@ -432,16 +434,13 @@ impl Builder<'_> {
                             Err(e) => return Err(fail(step(), e)),
                         },
                     };
-                    // No janitor knows this new inode yet: nothing can remove
-                    // the name before the marker is there.
-                    in_use(&lock, &last).map_err(|e| fail(step(), e))?;
-                    let Ok(lst) = sys::stat_fd(&lock) else { continue };
-                    self.register(&parent, None, &last, kind, Some((lst.dev, lst.ino)), Some(lock.as_raw_fd()))?;
-                    match sys::open_at(parent.as_raw_fd(), &last, sys::O_PATH | sys::O_NOFOLLOW, 0) {
-                        Ok(t) => return Ok(Some(t)),
-                        Err(e) if errno(&e) == ENOENT => continue,
-                        Err(e) => return Err(fail(step(), e)),
+                    sys::lock_fd(&lock, sys::LOCK_SH).map_err(|e| fail(step(), e))?;
+                    if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
+                        continue;
                     }
+                    self.register(&parent, &last, kind, Some(&lock))?;
+                    // The locked descriptor is the new object: the mount target.
+                    return Ok(Some(lock));
                 }
                 Err(e) if matches!(errno(&e), EEXIST | ENOENT) => continue, // raced: look again
                 Err(e) if soft && matches!(errno(&e), EROFS | EACCES | EPERM) => return Ok(None),
@@ -714,7 +713,7 @@ impl Builder<'_> {
         let name = name_c(&comps[comps.len() - 1]);
         let t = sys::cstr(target).map_err(|e| fail(step.clone(), e))?;
         match sys::symlink_at(&t, parent.as_raw_fd(), &name) {
-            Ok(()) => self.register(&parent, None, &name, Kind::Link, None, None),
+            Ok(()) => self.register(&parent, &name, Kind::Link, None),
             Err(e) if errno(&e) == EEXIST => match sys::readlink_at(parent.as_raw_fd(), &name) {
                 Ok(v) if v == t.as_bytes() => Ok(()),
                 _ => Err(fail(step, e)),
@@ -724,15 +723,13 @@ impl Builder<'_> {
     }
 }
 
-/// How long setup waits for a placeholder that someone else keeps locked.
-/// Janitors and other setups hold it for a few syscalls; anything longer is
-/// a process (maybe inside some sandbox) holding it on purpose: setup then
-/// fails rather than use the name unprotected.
+/// How long setup waits for a placeholder that someone else keeps locked
+/// exclusively (janitors do so for a few syscalls).
 const ADOPT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// flock with a deadline: any process that can open a placeholder can
 /// flock it, so blocking without limit would let it hang us.
-pub fn lock_bounded(fd: &OwnedFd, op: i32, limit: std::time::Duration) -> io::Result<()> {
+fn lock_bounded(fd: &OwnedFd, op: i32, limit: std::time::Duration) -> io::Result<()> {
     let end = std::time::Instant::now() + limit;
     loop {
         match sys::lock_fd(fd, op | sys::LOCK_NB) {
@@ -742,73 +739,24 @@ pub fn lock_bounded(fd: &OwnedFd, op: i32, limit: std::time::Duration) -> io::Re
     }
 }
 
-/// The in-use marker of placeholder name `name`: a read lock (open file
-/// description lock) on one byte of its inode, at an offset derived from
-/// the name. Unlike a flock held for the whole run (the protocol before),
-/// nobody blocks on it: the flock is only a short mutex around taking or
-/// testing markers, so a process holding a placeholder's flock can delay a
-/// janitor or a setup only up to a limit. Per name, should an inode ever
-/// have several names (a host hard link): two names that hash alike only
-/// make a janitor keep a name longer (never remove one in use).
-fn in_use(fd: &OwnedFd, name: &CStr) -> io::Result<()> {
-    sys::ofd_read_lock(fd, marker_offset(name.to_bytes()))
-}
-
-/// FNV-1a of the name, below 2^62 (any offset past the end is lockable).
-pub fn marker_offset(name: &[u8]) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in name {
-        h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+/// Parses a janitor record (kind, dev, ino, name).
+pub fn parse_record(msg: &[u8]) -> Option<(Kind, u64, u64, CString)> {
+    if msg.len() < 18 {
+        return None;
     }
-    (h >> 2) as i64
-}
-
-/// The largest janitor message (its receive buffer is larger).
-pub const MSG_MAX: usize = 4096;
-
-/// Appends one janitor record: kind, dev, ino, name length (u16), name.
-/// A message holds one or more, all in the directory whose descriptor
-/// comes with it.
-fn record(msg: &mut Vec<u8>, kind: Kind, dev: u64, ino: u64, name: &CStr) {
-    msg.push(kind as u8);
-    msg.extend_from_slice(&dev.to_ne_bytes());
-    msg.extend_from_slice(&ino.to_ne_bytes());
-    msg.extend_from_slice(&(name.to_bytes().len() as u16).to_ne_bytes());
-    msg.extend_from_slice(name.to_bytes());
-}
-
-/// Sends records with their directory (and a marker-holding descriptor).
-fn send(j: &OwnedFd, msg: &[u8], parent: &OwnedFd, lock: Option<RawFd>) -> Result<(), SetupError> {
-    let mut fds = vec![parent.as_raw_fd()];
-    fds.extend(lock);
-    sys::send_fds(j, msg, &fds).map_err(|e| fail("janitor", e))
-}
-
-/// Parses a janitor message: its records (kind, dev, ino, name), or None
-/// if any is malformed.
-pub fn parse_records(mut msg: &[u8]) -> Option<Vec<(Kind, u64, u64, CString)>> {
-    let mut out = Vec::new();
-    while !msg.is_empty() {
-        if msg.len() < 19 {
-            return None;
-        }
-        let kind = match msg[0] {
-            b'f' => Kind::File,
-            b'd' => Kind::Dir,
-            b'l' => Kind::Link,
-            _ => return None,
-        };
-        let dev = u64::from_ne_bytes(msg[1..9].try_into().ok()?);
-        let ino = u64::from_ne_bytes(msg[9..17].try_into().ok()?);
-        let len = u16::from_ne_bytes(msg[17..19].try_into().ok()?) as usize;
-        let name = msg.get(19..19 + len)?;
-        if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
-            return None;
-        }
-        out.push((kind, dev, ino, CString::new(name).ok()?));
-        msg = &msg[19 + len..];
+    let kind = match msg[0] {
+        b'f' => Kind::File,
+        b'd' => Kind::Dir,
+        b'l' => Kind::Link,
+        _ => return None,
+    };
+    let dev = u64::from_ne_bytes(msg[1..9].try_into().ok()?);
+    let ino = u64::from_ne_bytes(msg[9..17].try_into().ok()?);
+    let name = &msg[17..];
+    if name.is_empty() || name.contains(&b'/') || name == b"." || name == b".." {
+        return None;
     }
-    (!out.is_empty()).then_some(out)
+    Some((kind, dev, ino, CString::new(name).ok()?))
 }
 
 #[cfg(test)]
@@ -831,21 +779,18 @@ mod tests {
 
     #[test]
     fn records_roundtrip_and_reject_paths() {
-        let mut m = Vec::new();
-        record(&mut m, Kind::File, 7, 9, c".git");
-        record(&mut m, Kind::Dir, 8, 10, c"d");
-        let r = parse_records(&m).unwrap();
-        assert_eq!(r.len(), 2);
-        let (k, d, i, n) = &r[0];
-        assert_eq!((*k, *d, *i, n.as_bytes()), (Kind::File, 7, 9, b".git".as_slice()));
-        assert_eq!((r[1].0, r[1].3.as_bytes()), (Kind::Dir, b"d".as_slice()));
-        for bad in [c"a/b", c"..", c"."] {
-            let mut b = Vec::new();
-            record(&mut b, Kind::File, 7, 9, bad);
-            assert!(parse_records(&b).is_none());
-        }
-        assert!(parse_records(&m[..m.len() - 1]).is_none()); // truncated
-        assert!(parse_records(b"x").is_none());
-        assert!(parse_records(b"").is_none());
+        let mut m = vec![b'f'];
+        m.extend_from_slice(&7u64.to_ne_bytes());
+        m.extend_from_slice(&9u64.to_ne_bytes());
+        m.extend_from_slice(b".git");
+        let (k, d, i, n) = parse_record(&m).unwrap();
+        assert_eq!((k, d, i, n.as_bytes()), (Kind::File, 7, 9, b".git".as_slice()));
+        let mut bad = m[..17].to_vec();
+        bad.extend_from_slice(b"a/b");
+        assert!(parse_record(&bad).is_none());
+        let mut dots = m[..17].to_vec();
+        dots.extend_from_slice(b"..");
+        assert!(parse_record(&dots).is_none());
+        assert!(parse_record(b"x").is_none());
     }
 }

@@ -1,8 +1,8 @@
 // Placeholders for --mask of missing names, shared by concurrent sandboxes
-// (each marks the names it uses; a janitor removes a name only when no
-// other sandbox marks it). Each test runs real sandboxes side by side in one
-// directory, with different policies, and checks the masks inside and what
-// is left on the host.
+// (each holds a shared flock on the placeholders it uses; a janitor removes
+// one only when it can lock it exclusively). Each test runs real sandboxes
+// side by side in one directory, with different policies, and checks the
+// masks inside and what is left on the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -251,24 +251,29 @@ test('a process holding a placeholder\'s lock cannot hang the janitor: the run e
 
 test('a process holding a placeholder exclusively cannot hang a new sandbox: setup fails closed', async () => {
   const { dir, cleanup } = tempDir();
-  let h;
+  let h1, h2;
   try {
     const w = join(dir, 'w');
     mkdirSync(w);
     const a = start(w, ['.git']);
     await a.ready;
-    h = await holdLock(join(w, '.git'), '-x');
+    // A shared hold keeps A's janitor off the placeholder; once A is gone,
+    // a second process gets it exclusively and keeps it.
+    h1 = await holdLock(join(w, '.git'), '-s');
+    await a.finish();
+    assert.deepEqual(ls(w), ['.git']);
+    const x = holdLock(join(w, '.git'), '-x');
+    h1.release();
+    h2 = await x;
     const b = start(w, ['.git']);
     b.ready.catch(() => {}); // it never gets ready
     const r = await b.done;
     assert.notEqual(r.code, 0);
     assert.doesNotMatch(r.stdout, /ready/);
     assert.match(r.stderr, /\.git: .*locked/);
-    h.release();
-    await a.finish();
-    assert.deepEqual(ls(w), []);
   } finally {
-    h?.release();
+    h1?.release();
+    h2?.release();
     cleanup();
   }
 });
