@@ -80,8 +80,20 @@ pub fn main(sock: OwnedFd) -> ! {
     }
     for r in recs.iter().rev() {
         // A concurrent sandbox that still has something mounted on it holds
-        // a shared lock: it is that sandbox's janitor's turn later.
-        if let Some(l) = &r.lock {
+        // a shared lock: it is that sandbox's janitor's turn later. That
+        // holds for directories we only made or passed through as parents
+        // too (no lock of ours): another sandbox may mount on one.
+        let opened;
+        let lock = match &r.lock {
+            Some(l) => Some(l),
+            None if r.kind == Kind::Dir => {
+                let Ok(d) = sys::open_at(r.parent.as_raw_fd(), &r.name, sys::O_RDONLY | sys::O_DIRECTORY | sys::O_NOFOLLOW, 0) else { continue };
+                opened = d;
+                Some(&opened)
+            }
+            None => None,
+        };
+        if let Some(l) = lock {
             if sys::lock_fd(l, sys::LOCK_EX | sys::LOCK_NB).is_err() {
                 continue;
             }

@@ -174,6 +174,32 @@ test('a sandbox that may write one name cannot change another sandbox\'s other p
   }
 });
 
+test('a directory one sandbox mounts on is not removed by another that only passed through it', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    const w = join(dir, 'w');
+    mkdirSync(w);
+    // A makes x and mounts a tmpfs on it.
+    const a = spawn(LAUNCHER, ['run', ...BASE_MOUNTS, '--bind', w, w, '--tmpfs', `${w}/x`, '--', '/bin/sh', '-c',
+      `echo ready; read go; echo y > ${w}/x/f && cat ${w}/x/f`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    a.stderr.on('data', (d) => (err += d));
+    await new Promise((res) => a.stdout.on('data', (d) => { out += d; if (out.includes('ready')) res(); }));
+    // C creates a placeholder inside A's directory (so it registers x too) and ends.
+    const c = start(w, ['x/.env']);
+    await c.ready;
+    await c.finish();
+    assert.deepEqual(ls(w), ['x']); // still there: A has a mount on it
+    a.stdin.end('go\n');
+    const code = await new Promise((res) => a.on('close', res));
+    assert.equal(code, 0, err);
+    assert.equal(out, 'ready\ny\n');
+    assert.deepEqual(ls(w), []);
+  } finally {
+    cleanup();
+  }
+});
+
 /** The pid (in our namespace) of the sandbox's PID 1: the launcher's child whose innermost pid is 1. */
 function pid1Of(launcherPid) {
   const kids = readFileSync(`/proc/${launcherPid}/task/${launcherPid}/children`, 'utf8').trim().split(/\s+/).map(Number);
