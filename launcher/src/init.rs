@@ -26,18 +26,25 @@ fn die(step: &str, reason: &str) -> ! {
     sys::exit_now(125)
 }
 
+/// The ready message of the relay (or the namespace helper): its network
+/// namespace, or None when it ended without one (it printed why).
+fn network_message(chan: &OwnedFd) -> std::io::Result<Option<OwnedFd>> {
+    let mut buf = [0u8; 8];
+    let msg = sys::recv_msg(chan, &mut buf, false)?;
+    Ok(match (msg.len, buf[0], msg.fds.len()) {
+        (1, 1, 1) => msg.fds.into_iter().next(),
+        _ => None,
+    })
+}
+
 /// Waits for the relay (or the namespace helper) to be ready and joins the
 /// network namespace it made. Exits 125 when it never got ready (it printed
 /// why) or the namespace is not a new one (N6).
 fn join_network(chan: OwnedFd, host: Option<u64>) {
-    let mut buf = [0u8; 8];
-    let msg = match sys::recv_msg(&chan, &mut buf, false) {
-        Ok(m) => m,
+    let ns = match network_message(&chan) {
+        Ok(Some(ns)) => ns,
+        Ok(None) => sys::exit_now(125),
         Err(e) => die("network", &sys::errno_text(&e)),
-    };
-    let ns = match (msg.len, buf[0], msg.fds.len()) {
-        (1, 1, 1) => msg.fds.into_iter().next().unwrap(),
-        _ => sys::exit_now(125),
     };
     match sys::stat_fd(&ns) {
         Ok(st) if Some(st.ino) == host => die("net namespace", "not isolated from the host"),
@@ -90,7 +97,16 @@ pub fn main(mut ctx: Pid1Ctx) -> ! {
     }
     let built = match crate::mounts::build(cfg, ctx.janitor.as_ref()) {
         Ok(b) => b,
-        Err(e) => die(&e.step, &e.reason),
+        Err(e) => {
+            // The relay sets up at the same time; if it failed too, it has
+            // printed its line already, and a failed run prints one line.
+            if let Some(chan) = ctx.net.take() {
+                if matches!(network_message(&chan), Ok(None)) {
+                    sys::exit_now(125);
+                }
+            }
+            die(&e.step, &e.reason)
+        }
     };
 
     // The relay made its namespace and bound its listeners while we built

@@ -105,6 +105,17 @@ test('setup failure: one line "cordon-launcher: <step>: <reason>", exit 125', ()
   const bad = launcher(['run', ...BASE_MOUNTS, '--info-fd', '57', '--', '/bin/true']);
   assert.equal(bad.code, 125);
   assert.match(bad.stderr, /^cordon-launcher: descriptor 57: Bad file descriptor\n$/);
+  // The relay sets up while PID 1 builds the root: when both fail (a port
+  // published twice, a missing bind source), still one line, the relay's.
+  const t = tempDir('cordon-twofail-');
+  try {
+    const sock = join(t.dir, 'p');
+    const both = launcher(['run', '--publish', sock, '3128', ...BASE_MOUNTS, '--publish', sock, '3128', '--ro-bind', '/nonexistent-src-cordon', '/mnt/x', '--', '/bin/true']);
+    assert.equal(both.code, 125);
+    assert.match(both.stderr, /^cordon-launcher: relay: --publish [^\n]*: Address already in use\n$/);
+  } finally {
+    t.cleanup();
+  }
 });
 
 test('PATH lookup uses the sandbox environment', () => {
