@@ -10,7 +10,7 @@
 // Peers come from scripts/bench-peers.sh; cordon itself never calls them.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import {
-  existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, chmodSync, chownSync, cpSync,
+  existsSync, mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, rmSync, statSync, chmodSync, chownSync, cpSync,
 } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -147,6 +147,37 @@ const WORK = join(TMP, 'cwd');          // an empty, neutral cwd for every sandb
 mkdirSync(WORK);
 process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
+
+// srt leaves its /tmp/srt-mux-<pid>-0.sock behind when it exits; once a later
+// srt process gets the same pid, its listen() fails with EADDRINUSE and the
+// srt rows are skipped. Remove ours whose process is gone.
+function clearStaleSrtSockets() {
+  const uid = process.getuid?.();
+  let names = [];
+  try {
+    names = readdirSync('/tmp');
+  } catch {
+    return;
+  }
+  for (const n of names) {
+    const m = /^srt-mux-(\d+)-\d+\.sock$/.exec(n);
+    if (!m) continue;
+    const p = join('/tmp', n);
+    try {
+      if (statSync(p).uid !== uid) continue;
+      try {
+        process.kill(Number(m[1]), 0);
+        continue; // its process lives (or the pid is someone else's now): leave it
+      } catch (e) {
+        if (e.code !== 'ESRCH') continue;
+      }
+      rmSync(p, { force: true });
+    } catch {
+      /* vanished meanwhile */
+    }
+  }
+}
+clearStaleSrtSockets();
 
 function srtSettings(domains) {
   return {
