@@ -90,6 +90,11 @@ fn fail(what: &str, e: &std::io::Error) -> i32 {
 }
 
 pub fn main(socket: &OsStr) -> i32 {
+    // Like `run`: never setuid or setgid (the launchers inherit our ids).
+    if let Err(e) = crate::run::preflight() {
+        crate::report(&e.step, &e.reason);
+        return 125;
+    }
     let parent = sys::ppid();
     if let Err(e) = sys::set_pdeathsig(sys::SIGKILL) {
         return fail("pdeathsig", &e);
@@ -185,7 +190,7 @@ pub fn main(socket: &OsStr) -> i32 {
             }
         }
         if fds[1].revents != 0 {
-            accept_all(&listener, parent, me.uid, &mut conns);
+            accept_all(&listener, parent, me.euid, &mut conns);
         }
         if fds[2].revents != 0 {
             while let Ok(Some(_)) = sys::read_signal_fd(&sfd) {}
