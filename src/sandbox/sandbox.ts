@@ -16,7 +16,7 @@ import type { AskCallback, PerCommandLists } from '../net/policy.js';
 import { patternError } from '../net/patterns.js';
 import { launcherArgs, type LaunchRuntime } from './launcher-args.js';
 import { launcherPath, probeLauncher, startLauncher, signalName, type LaunchInfo, type LaunchResult } from './launcher.js';
-import { SpawnServer, type ServedLaunch } from './spawn-server.js';
+import { SpawnServer } from './spawn-server.js';
 import { AbortError, PolicyError, SandboxClosedError, SandboxSetupError, CordonError } from './errors.js';
 import { ensureNetwork, type NetworkSessionLike } from './network.js';
 
@@ -519,16 +519,14 @@ export class Sandbox {
     if (plan.network.mode === 'proxy') await this.ensureNetwork();
     if (this.closed) throw new SandboxClosedError();
     const withInput = opts.input !== undefined;
-    let served: ServedLaunch | undefined;
     const t = this.track(plan, commandId, opts, (args) => {
-      served = srv.launch(args, { stdin: withInput, stdout: true, stderr: true });
+      const served = srv.launch(args, { stdin: withInput, stdout: true, stderr: true });
       return { proc: served, info: served.info, done: served.done };
     });
-    const l = served!;
-    if (withInput) {
-      // The command may exit without reading its input: EPIPE is not an error here.
-      l.stdin!.end(opts.input!);
-    }
+    const l = t.proc;
+    // The command may exit without reading its input: the stream's EPIPE is
+    // swallowed by the spawn server client.
+    if (withInput) l.stdin!.end(opts.input!);
     return this.collect(t.result, l.stdout!, l.stderr!, t.info);
   }
 
