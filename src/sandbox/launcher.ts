@@ -100,7 +100,7 @@ export interface LaunchResult {
 /** Reads one --info-fd line into `info`; returns the record (undefined for
  *  a blank or non-JSON line: the launcher only writes JSON there, anything
  *  else is ignored, not fatal). */
-export function readInfoLine(info: LaunchInfo, line: string): Record<string, unknown> | undefined {
+function readInfoLine(info: LaunchInfo, line: string): Record<string, unknown> | undefined {
   const t = line.trim();
   if (!t) return undefined;
   try {
@@ -111,6 +111,30 @@ export function readInfoLine(info: LaunchInfo, line: string): Record<string, unk
   } catch {
     return undefined;
   }
+}
+
+/** Reads --info-fd text as it arrives, a line at a time, into `info`;
+ *  `onRecord` sees every record. `end()` takes an unterminated last line. */
+export function infoReader(info: LaunchInfo, onRecord?: (rec: Record<string, unknown>) => void): { push(chunk: string): void; end(): void } {
+  let buf = '';
+  const line = (l: string) => {
+    const rec = readInfoLine(info, l);
+    if (rec) onRecord?.(rec);
+  };
+  return {
+    push(chunk) {
+      buf += chunk;
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        line(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    },
+    end() {
+      line(buf);
+      buf = '';
+    },
+  };
 }
 
 export interface LaunchedProcess {
@@ -134,18 +158,11 @@ export function startLauncher(
   const child = spawn(path, args, { stdio: slots, env: {}, windowsHide: true });
   const info: LaunchInfo = { records: [] };
   const infoStream = child.stdio[INFO_FD] as NodeJS.ReadableStream | null | undefined;
-  let buf = '';
+  const reader = infoReader(info);
   const infoDone = new Promise<void>((resolve) => {
     if (!infoStream) return resolve();
     infoStream.setEncoding?.('utf8');
-    infoStream.on('data', (d: string) => {
-      buf += d;
-      let nl: number;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        readInfoLine(info, buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    });
+    infoStream.on('data', (d: string) => reader.push(d));
     infoStream.on('end', () => resolve());
     infoStream.on('close', () => resolve());
     infoStream.on('error', () => resolve());
@@ -160,7 +177,7 @@ export function startLauncher(
     const guard = setTimeout(() => (infoStream as unknown as { destroy?: () => void })?.destroy?.(), 1000);
     await infoDone;
     clearTimeout(guard);
-    readInfoLine(info, buf);
+    reader.end();
     return { ...r, info };
   });
   // 'error' is delivered to `done`; keep an unhandled one from crashing the host.

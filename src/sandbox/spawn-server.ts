@@ -10,7 +10,7 @@ import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CordonError } from './errors.js';
 import { sweepStaleSessions } from '../net/sweep.js';
-import { readInfoLine, signalName, type LaunchInfo, type LaunchResult } from './launcher.js';
+import { infoReader, signalName, type LaunchInfo, type LaunchResult } from './launcher.js';
 
 const MAGIC = Buffer.from('CDS1');
 
@@ -63,7 +63,6 @@ function requestBody(args: string[], mask: number): Buffer {
 export class SpawnServer {
   private nextId = 1;
   private dead = false;
-  private readonly live = new Set<ServedLaunch>();
 
   private constructor(
     private readonly proc: ChildProcess,
@@ -139,29 +138,19 @@ export class SpawnServer {
 
     const info: LaunchInfo = { records: [] };
     let status: LaunchResult | undefined;
-    let buf = '';
     let ended = false;
+    // The launcher's own records, then the server's line with its status.
+    const reader = infoReader(info, (rec) => {
+      if (typeof rec['launcher-status'] === 'number') status = { code: rec['launcher-status'] as number, signal: null, info };
+      else if (typeof rec['launcher-signal'] === 'number') status = { code: null, signal: signalName(rec['launcher-signal'] as number) ?? 'SIGKILL', info };
+    });
     const done = new Promise<LaunchResult>((resolve, reject) => {
       req.setEncoding('utf8');
-      req.on('data', (d: string) => {
-        buf += d;
-        let nl: number;
-        while ((nl = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, nl);
-          buf = buf.slice(nl + 1);
-          const rec = readInfoLine(info, line);
-          if (!rec) continue;
-          if (typeof rec['launcher-status'] === 'number') status = { code: rec['launcher-status'] as number, signal: null, info };
-          else if (typeof rec['launcher-signal'] === 'number') {
-            const sig = signalName(rec['launcher-signal'] as number);
-            status = { code: null, signal: sig ?? 'SIGKILL', info };
-          }
-        }
-      });
+      req.on('data', (d: string) => reader.push(d));
       const finish = () => {
         if (ended) return;
         ended = true;
-        this.live.delete(launch);
+        reader.end();
         if (status) resolve(status);
         else reject(new CordonError('ESPAWNSERVER', 'the spawn server ended before the command did (was it killed?)'));
       };
@@ -170,10 +159,10 @@ export class SpawnServer {
       req.on('error', () => {});
     });
     done.catch(() => {});
+    // A command that exits without reading its input (EPIPE) or a server
+    // that dies: the result says so, the streams just end.
     for (const s of [stdin, stdout, stderr]) s?.on('error', () => {});
-    // The command's input is written as soon as the caller likes; only the
-    // launcher's info connection may hold the host open on its own.
-    const launch: ServedLaunch = {
+    return {
       stdin,
       stdout,
       stderr,
@@ -186,13 +175,10 @@ export class SpawnServer {
       },
       done,
     };
-    this.live.add(launch);
-    return launch;
   }
 
-  /** Kills every launcher it started and stops the server. */
+  /** Stops the server; launchers still running die with it (PDEATHSIG). */
   close(): void {
-    for (const l of this.live) l.kill('SIGKILL');
     this.dead = true;
     this.control.destroy();
     this.proc.kill('SIGKILL');
