@@ -60,9 +60,25 @@ function requestBody(args: string[], mask: number): Buffer {
   return b;
 }
 
+/** Connections opened ahead of a run: its stdout, stderr and request, each
+ *  hello already sent (and, for the request, read by the server, which then
+ *  waits for the body). */
+interface Spare {
+  id: number;
+  stdout: Socket;
+  stderr: Socket;
+  req: Socket;
+  /** One of them closed or failed before use (a dead server). */
+  broken: boolean;
+  onGone: () => void;
+}
+
 export class SpawnServer {
   private nextId = 1;
   private dead = false;
+  /** At most one set, handed to exactly one launch() and never reused. */
+  private spare: Spare | undefined;
+  private spareQueued = false;
 
   private constructor(
     private readonly proc: ChildProcess,
@@ -72,6 +88,7 @@ export class SpawnServer {
   ) {
     proc.once('exit', () => {
       this.dead = true;
+      this.spare?.onGone();
     });
   }
 
@@ -98,7 +115,9 @@ export class SpawnServer {
         // Neither keeps the host alive: running commands do (their sockets).
         proc.unref();
         control.unref();
-        resolve(new SpawnServer(proc, control, dir, socket));
+        const srv = new SpawnServer(proc, control, dir, socket);
+        srv.refillSpare();
+        resolve(srv);
       };
       const onExit = (code: number | null, sig: NodeJS.Signals | null) => fail(sig ? `killed by ${sig}` : `exit ${code}`);
       const onError = (e: Error) => fail(e.message);
@@ -117,24 +136,81 @@ export class SpawnServer {
     return !this.dead;
   }
 
+  private takeId(): number {
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
+    return id;
+  }
+
+  private open(kind: 'I' | 'O' | 'E' | 'R', id: number): Socket {
+    const s = createConnection(this.socket);
+    s.write(hello(kind, id));
+    return s;
+  }
+
+  /** Opens the next run's connections now, so that run() only writes its
+   *  request: connecting, and the server's accept and hello reads, cost
+   *  ~0.3 ms that would otherwise sit between run() and the fork. */
+  private refillSpare(): void {
+    if (this.dead || this.spare) return;
+    const id = this.takeId();
+    const set: Spare = { id, stdout: this.open('O', id), stderr: this.open('E', id), req: this.open('R', id), broken: false, onGone: () => {} };
+    // A server that dies takes these with it: a broken set is never handed
+    // out (its 'close' may already have fired, unseen by the run's listeners).
+    set.onGone = () => {
+      set.broken = true;
+      if (this.spare === set) this.spare = undefined;
+      for (const s of [set.stdout, set.stderr, set.req]) s.destroy();
+    };
+    for (const s of [set.stdout, set.stderr, set.req]) {
+      s.once('close', set.onGone);
+      s.on('error', set.onGone);
+      // Unused, they must not keep the host alive; a run refs them again.
+      s.unref();
+    }
+    this.spare = set;
+  }
+
+  /** The spare set if it is whole (now no longer spare). */
+  private takeSpare(): Spare | undefined {
+    const set = this.spare;
+    this.spare = undefined;
+    if (!set) return undefined;
+    for (const s of [set.stdout, set.stderr, set.req]) {
+      s.off('close', set.onGone);
+      s.off('error', set.onGone);
+    }
+    if (set.broken || set.stdout.destroyed || set.stderr.destroyed || set.req.destroyed) {
+      for (const s of [set.stdout, set.stderr, set.req]) s.destroy();
+      return undefined;
+    }
+    for (const s of [set.stdout, set.stderr, set.req]) s.ref();
+    return set;
+  }
+
   /** Starts `cordon-launcher ARGS` (ARGS carry `--info-fd 3`). */
   launch(args: string[], stdio: ServedStdio): ServedLaunch {
     // The server would drop such a request unanswered; child_process.spawn
     // refuses it up front too.
     if (args.some((a) => a.includes('\0'))) throw new CordonError('EINVAL', 'the launcher arguments contain a NUL byte');
-    const id = this.nextId;
-    this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
-    const open = (kind: 'I' | 'O' | 'E' | 'R'): Socket => {
-      const s = createConnection(this.socket);
-      s.write(hello(kind, id));
-      return s;
-    };
-    const stdin = stdio.stdin ? open('I') : null;
-    const stdout = stdio.stdout ? open('O') : null;
-    const stderr = stdio.stderr ? open('E') : null;
+    // The spare set has both output streams: a launch without them opens
+    // its own (an unused stream would wait in the server forever).
+    const set = stdio.stdout && stdio.stderr ? this.takeSpare() : undefined;
+    const id = set ? set.id : this.takeId();
+    const stdin = stdio.stdin ? this.open('I', id) : null;
+    const stdout = set ? set.stdout : stdio.stdout ? this.open('O', id) : null;
+    const stderr = set ? set.stderr : stdio.stderr ? this.open('E', id) : null;
     const mask = (stdio.stdin ? 1 : 0) | (stdio.stdout ? 2 : 0) | (stdio.stderr ? 4 : 0);
-    const req = open('R');
+    const req = set ? set.req : this.open('R', id);
     req.write(requestBody(args, mask));
+    // After this run's request is on its way, not before it.
+    if (!this.spareQueued) {
+      this.spareQueued = true;
+      setImmediate(() => {
+        this.spareQueued = false;
+        this.refillSpare();
+      }).unref();
+    }
 
     const info: LaunchInfo = { records: [] };
     let status: LaunchResult | undefined;
@@ -180,6 +256,7 @@ export class SpawnServer {
   /** Stops the server; launchers still running die with it (PDEATHSIG). */
   close(): void {
     this.dead = true;
+    this.spare?.onGone();
     this.control.destroy();
     this.proc.kill('SIGKILL');
     rmSync(this.dir, { recursive: true, force: true });

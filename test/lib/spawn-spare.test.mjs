@@ -1,0 +1,125 @@
+// The spawn server client opens the next run's connections ahead of time
+// (stdout, stderr and request, hellos sent). Checked here: such a set never
+// keeps the host alive, close() leaves none open, a server that died with a
+// set open fails the next run cleanly (never hangs, never reaches anything
+// but the dead server) and the run after gets a new server, and back-to-back
+// and overlapping runs each get their own streams.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Sandbox, CordonError } from '../../dist/index.js';
+import { tempDir, WHO, ROOT } from '../helpers.mjs';
+
+const work = tempDir('cordon-spare-test-');
+after(() => work.cleanup());
+
+const socketFds = () =>
+  readdirSync('/proc/self/fd').filter((fd) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${fd}`).startsWith('socket:');
+    } catch {
+      return false;
+    }
+  }).length;
+
+const until = async (f, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (f()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return f();
+};
+
+/** Our `cordon-launcher serve` children. */
+function servers() {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === 'serve';
+      } catch {
+        return false;
+      }
+    });
+}
+
+test(`close() leaves none of the spare connections open (${WHO})`, async () => {
+  const before = socketFds();
+  const sb = await Sandbox.create({ filesystem: { allowWrite: [work.dir] } }, { cwd: work.dir });
+  for (let i = 0; i < 3; i++) assert.equal((await sb.run(['echo', String(i)])).stdout, `${i}\n`);
+  // Let the next run's set connect.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.ok(socketFds() >= before + 3, 'a spare set is open between runs');
+  await sb.close();
+  assert.ok(await until(() => socketFds() === before), `socket descriptors back to ${before} after close (now ${socketFds()})`);
+});
+
+test(`an unused spare set does not keep the host process alive (${WHO})`, async () => {
+  const script = `
+    const { Sandbox } = await import(${JSON.stringify(join(ROOT, 'dist', 'index.js'))});
+    const sb = await Sandbox.create({}, { cwd: ${JSON.stringify(work.dir)} });
+    const r = await sb.run(['echo', 'ran']);
+    process.stdout.write(r.stdout);
+    // No close(): the host must still end on its own.
+  `;
+  const host = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  host.stdout.on('data', (d) => (out += d));
+  const timer = setTimeout(() => host.kill('SIGKILL'), 10_000);
+  const [code, signal] = await new Promise((res) => host.once('close', (c, s) => res([c, s])));
+  clearTimeout(timer);
+  assert.equal(out, 'ran\n');
+  assert.deepEqual([code, signal], [0, null], 'the host exited by itself');
+});
+
+test(`a server killed while idle: the next run fails cleanly or gets a new server, never hangs; the run after works (${WHO})`, async () => {
+  const sb = await Sandbox.create({ filesystem: { allowWrite: [work.dir] } }, { cwd: work.dir });
+  try {
+    for (let round = 0; round < 3; round++) {
+      await sb.run(['true']);
+      await new Promise((r) => setTimeout(r, 30)); // the spare set is connected
+      const mine = servers();
+      assert.equal(mine.length, 1, 'one server');
+      process.kill(mine[0], 'SIGKILL');
+      // Right away: the host may not have seen the death yet.
+      const first = await Promise.race([
+        sb.run(['echo', 'x']).then(
+          (r) => r,
+          (e) => e,
+        ),
+        new Promise((r) => setTimeout(() => r('hung'), 10_000)),
+      ]);
+      assert.notEqual(first, 'hung', 'the run settled');
+      if (first instanceof Error) assert.ok(first instanceof CordonError && /spawn server ended/.test(first.message), `a clear error: ${first.message}`);
+      else assert.equal(first.stdout, 'x\n', 'or it ran on a new server');
+      const next = await sb.run(['echo', 'again']);
+      assert.equal(next.stdout, 'again\n');
+      const now = servers();
+      assert.equal(now.length, 1);
+      assert.notEqual(now[0], mine[0], 'a new server');
+    }
+  } finally {
+    await sb.close();
+  }
+});
+
+test(`back-to-back and overlapping runs each get their own streams (${WHO})`, async () => {
+  const sb = await Sandbox.create({ filesystem: { allowWrite: [work.dir] } }, { cwd: work.dir });
+  try {
+    for (let i = 0; i < 30; i++) {
+      const r = await sb.run(['sh', '-c', `echo out${i}; echo err${i} >&2; exit ${i % 4}`], i % 3 === 0 ? { input: `in${i}` } : {});
+      assert.deepEqual([r.stdout, r.stderr, r.code], [`out${i}\n`, `err${i}\n`, i % 4]);
+    }
+    // Started in one tick: only the first can have the spare set.
+    const many = await Promise.all(Array.from({ length: 12 }, (_, i) => sb.run(['sh', '-c', `cat; echo err${i} >&2`], i % 2 ? { input: `in${i}\n` } : {})));
+    many.forEach((r, i) => assert.deepEqual([r.stdout, r.stderr, r.code], [i % 2 ? `in${i}\n` : '', `err${i}\n`, 0]));
+  } finally {
+    await sb.close();
+  }
+});
