@@ -146,6 +146,12 @@ pub fn main(mut ctx: Pid1Ctx) -> ! {
     // The command is done: nothing else of the sandbox may outlive it.
     let _ = sys::send_signal(-1, sys::SIGKILL);
     while let Ok(Some(_)) = sys::wait_pid(-1, false) {}
+    // Every other process of the namespace is reaped (orphans come to us),
+    // so nothing can use a mask any more: the janitor may start now rather
+    // than after our namespaces are torn down.
+    if let Some(j) = &ctx.janitor {
+        let _ = sys::send_msg(j, b"d", None, None);
+    }
     let (msg, code) = match result.unwrap() {
         sys::WaitStatus::Exited(c) => (b'E', c),
         sys::WaitStatus::Signaled(s) => (b'K', s),

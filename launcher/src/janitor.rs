@@ -45,11 +45,13 @@ pub fn main(sock: OwnedFd) -> ! {
 
     let mut recs: Vec<Record> = Vec::new();
     let mut pid1: Option<OwnedFd> = None;
+    let mut emptied = false;
     let mut buf = [0u8; 4200];
     loop {
         match sys::recv_msg(&sock, &mut buf, false) {
             Ok(r) if r.len == 0 && r.fds.is_empty() => break, // EOF: every sender is gone
             Ok(r) if &buf[..r.len] == b"p" => pid1 = r.fds.into_iter().next(),
+            Ok(r) if &buf[..r.len] == b"d" => emptied = true,
             Ok(r) => {
                 let mut fds = r.fds.into_iter();
                 if let (Some(parent), Some((kind, dev, ino, name))) = (fds.next(), parse_record(&buf[..r.len])) {
@@ -73,8 +75,11 @@ pub fn main(sock: OwnedFd) -> ! {
     }
     // EOF came when PID 1 closed its descriptors, which is before the rest
     // of its pid namespace (and so the mount namespace) is torn down. Its
-    // pidfd is readable only once all of that is done.
-    if let Some(p) = &pid1 {
+    // pidfd is readable only once all of that is done. Unless PID 1 said it
+    // has reaped every other process of the sandbox ("d"): then nothing is
+    // left to run in that mount namespace but PID 1's own exit, and our
+    // work overlaps its teardown.
+    if let Some(p) = pid1.as_ref().filter(|_| !emptied) {
         let mut pf = [sys::PollFd { fd: p.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
         while matches!(sys::poll_fds(&mut pf, -1), Ok(0)) {}
     }

@@ -129,13 +129,18 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         Some((pid, fd)) => (Some(pid), Some(fd)),
         None => (None, None),
     };
-    let net = if cfg.share_net { None } else { Some(start_net(&cfg, egress_fd)?) };
+    // PID 1's end and the network helper's end of the ready channel.
+    let net_chan = match cfg.share_net {
+        true => None,
+        false => Some(sys::seqpacket_pair().map_err(|e| setup("network", e))?),
+    };
 
     let (status, status_child) = sys::seqpacket_pair().map_err(|e| setup("status channel", e))?;
     sys::set_passcred(&status).map_err(|e| setup("status channel", e))?;
-    sys::unshare_ns(sys::CLONE_NEWPID).map_err(|e| setup("unshare pid namespace", e))?;
     let janitor_fd = janitor.as_ref().map(|j| j.0.try_clone());
-    let pid1 = match sys::fork_process().map_err(|e| setup("fork", e))? {
+    // PID 1 first: building the root is the longest step of a run, so it
+    // starts before the network helper is forked (which then works beside it).
+    let pid1 = match sys::fork_new_pidns().map_err(|e| setup("fork", e))? {
         0 => {
             drop(status);
             let jfd = match janitor_fd {
@@ -146,7 +151,13 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
                 }
                 None => None,
             };
-            let net = net.map(|n| n.chan);
+            // Only the helper may hold the other end: if it dies before its
+            // ready message, PID 1 must see EOF.
+            let net = net_chan.map(|(pid1_end, helper_end)| {
+                drop(helper_end);
+                pid1_end
+            });
+            drop(egress_fd);
             init::main(Pid1Ctx { cfg: &cfg, status: status_child, janitor: jfd, userns, cwd, host_mnt_ns, net, host_net_ns })
         }
         pid => pid,
@@ -155,7 +166,15 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     drop(janitor_fd);
     // Only PID 1 may hear from the network helper: with our copy closed, a
     // helper that dies before its ready message means EOF there, and PID 1
-    // then refuses to start the command.
+    // then refuses to start the command. If the helper cannot be started,
+    // PID 1 sees that EOF too and ends silently; we say why.
+    let net = match net_chan {
+        Some((pid1_end, helper_end)) => {
+            drop(pid1_end);
+            Some(start_net(&cfg, egress_fd, helper_end)?)
+        }
+        None => None,
+    };
     let (net, relay_done) = match net {
         Some(n) => (Some((n.pid, n.relay)), n.done),
         None => (None, None),
@@ -197,10 +216,6 @@ struct Net {
     pid: i32,
     /// Whether it is the relay (it keeps running) or only made the namespace.
     relay: bool,
-    /// PID 1's end of the ready channel: one message `[1]` carrying the
-    /// namespace (an nsfs descriptor) once lo is up and, for the relay, every
-    /// listener is bound and the v2 control connection is open.
-    chan: OwnedFd,
     /// The relay's drained pipe (see `finish_relay`).
     done: Option<OwnedFd>,
 }
@@ -208,13 +223,15 @@ struct Net {
 /// Forks the process that creates the sandbox's network namespace: the relay
 /// when the plan asks for relays or published ports, else a helper that
 /// exits once it has handed the namespace over. It lives in the host's
-/// mount and pid namespaces (forked before CLONE_NEWPID) and in the new user
-/// namespace, so the new netns is owned by the sandbox's user namespace as
-/// before. The launcher does not wait for it: PID 1 does, while it builds
-/// the root in parallel.
-fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError> {
+/// mount and pid namespaces (only PID 1 was forked into the new pid
+/// namespace) and in the new user namespace, so the new netns is owned by
+/// the sandbox's user namespace. The launcher does not wait for it: PID 1
+/// does, while it builds the root in parallel. `ours` is the helper's end
+/// of PID 1's ready channel: one message `[1]` carrying the namespace (an
+/// nsfs descriptor) once lo is up and, for the relay, every listener is
+/// bound and the v2 control connection is open.
+fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd) -> Result<Net, SetupError> {
     let relay = !(cfg.relay_ports.is_empty() && cfg.publish.is_empty());
-    let (pid1_end, ours) = sys::seqpacket_pair().map_err(|e| setup("network", e))?;
     let (done_r, done_w) = match relay {
         true => sys::pipe_cloexec().map(|(r, w)| (Some(r), Some(w))).map_err(|e| setup("relay", e))?,
         false => (None, None),
@@ -222,7 +239,7 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError
     let me = sys::pid();
     match sys::fork_process().map_err(|e| setup(if relay { "fork relay" } else { "fork network helper" }, e))? {
         0 => {
-            drop((pid1_end, done_r));
+            drop(done_r);
             let _ = sys::set_pdeathsig(sys::SIGKILL);
             if sys::ppid() != me {
                 sys::exit_now(125);
@@ -255,7 +272,7 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>) -> Result<Net, SetupError
             let code = if sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None).is_ok() { 0 } else { 125 };
             sys::exit_now(code)
         }
-        pid => Ok(Net { pid, relay, chan: pid1_end, done: done_r }),
+        pid => Ok(Net { pid, relay, done: done_r }),
     }
 }
 

@@ -74,6 +74,7 @@ mod nr {
     pub const FSOPEN: i64 = 430;
     pub const FSCONFIG: i64 = 431;
     pub const FSMOUNT: i64 = 432;
+    pub const CLONE3: i64 = 435;
     pub const CLOSE_RANGE: i64 = 436;
     pub const OPENAT2: i64 = 437;
     pub const MOUNT_SETATTR: i64 = 442;
@@ -319,6 +320,30 @@ pub fn fork_process() -> io::Result<i32> {
     // SAFETY: the launcher never starts threads, so the child inherits a
     // consistent address space (no lock held by a vanished thread).
     cvt(unsafe { fork() })
+}
+
+/// fork(2) into a new pid namespace (clone3 with CLONE_NEWPID): the child
+/// is its PID 1, while our later children stay in our pid namespace (an
+/// unshare(CLONE_NEWPID) would send them all into the new one).
+pub fn fork_new_pidns() -> io::Result<i32> {
+    #[repr(C)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+    }
+    let args = CloneArgs { flags: CLONE_NEWPID as u64, pidfd: 0, child_tid: 0, parent_tid: 0, exit_signal: SIGCHLD as u64, stack: 0, stack_size: 0, tls: 0 };
+    // SAFETY: as fork() (see fork_process): no stack given, so the child
+    // continues on a copy of ours; the launcher never starts threads. glibc's
+    // fork handlers do not run, which nothing here relies on (bubblewrap
+    // starts its PID 1 the same way); the struct is the clone3 v0 layout
+    // and its size is passed with it.
+    cvt_l(unsafe { syscall(nr::CLONE3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) }).map(|r| r as i32)
 }
 
 pub fn exit_now(code: i32) -> ! {
