@@ -214,6 +214,18 @@ export function sameAnswer(a: unknown, b: unknown): boolean {
 
 const UNNORMAL = /\/\/|\/\.\.?(\/|$)/;
 
+/** The names of a listing (readdir or readdirKinds), built once per listing
+ *  object: an unchanged listing keeps its identity across sessions. */
+const nameSets = new WeakMap<object, ReadonlySet<string>>();
+function namesOf(listing: ReadonlyArray<string | { name: string }>): ReadonlySet<string> {
+  let set = nameSets.get(listing);
+  if (!set) {
+    set = new Set(listing.map((e) => (typeof e === 'string' ? e : e.name)));
+    nameSets.set(listing, set);
+  }
+  return set;
+}
+
 /**
  * Answers to the compiler's filesystem questions kept across the compiles
  * of a long-lived Sandbox, each with the stamps it depends on:
@@ -250,6 +262,11 @@ export class FactSession implements FsFacts {
   private readonly stats = new Map<string, StatNode | undefined | null>();
   private readonly answers = new Map<string, unknown>();
   private log: Map<string, FactQuestion> | undefined;
+  /** Directories whose listing holds in this session, by path: a name not
+   *  in it is absent without an lstat. The launcher's placeholders change
+   *  the cwd at every run, so each of its absent protected names (a dozen
+   *  mandatory denies) would otherwise be stat'ed again per command. */
+  private listed: Map<string, ReadonlySet<string>> | undefined;
   readonly cacheKey: object;
 
   constructor(private readonly cache: FactCache) {
@@ -293,6 +310,20 @@ export class FactSession implements FsFacts {
     return n;
   }
 
+  /** statOf(child of dir), answered "absent" from dir's listing when there
+   *  is one. The listing was read after dir's stamp was taken (or is still
+   *  valid under it), as an lstat now would be: the answer is kept under
+   *  that same stamp, so a name created since shows at the next check, and
+   *  within one compile a listing is no older a picture than the lstats. */
+  private childStatOf(dir: string, child: string): StatNode | undefined | null {
+    const names = this.listed?.get(dir);
+    if (names && !this.stats.has(child) && !names.has(child.slice(dir === '/' ? 1 : dir.length + 1))) {
+      this.stats.set(child, undefined);
+      return undefined;
+    }
+    return this.statOf(child);
+  }
+
   private valid(deps: string[]): boolean {
     for (let i = 0; i < deps.length; i += 2) {
       const s = deps[i + 1]!;
@@ -321,6 +352,9 @@ export class FactSession implements FsFacts {
         answer = fresh.answer;
       }
       this.answers.set(key, answer);
+      // Only a listing kept under the directory's own stamp (none read
+      // through a symlink, none that failed) speaks for its absent names.
+      if ((op === 'readdirKinds' || op === 'readdir') && Array.isArray(answer) && known.get(key)?.deps) (this.listed ??= new Map()).set(p, namesOf(answer));
     }
     if (this.log && !this.log.has(key)) this.log.set(key, { op, path: p, answer, key });
     return answer;
@@ -347,7 +381,7 @@ export class FactSession implements FsFacts {
       deps.push(prefix, node.stamp);
       const j = p.indexOf('/', i);
       const next = j === -1 ? p : p.slice(0, j);
-      n = this.statOf(next);
+      n = this.childStatOf(prefix, next);
       if (n === null) return direct();
       // Missing (or not searchable): so it stays while the parent's entries
       // and permissions do.
