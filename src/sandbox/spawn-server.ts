@@ -60,6 +60,25 @@ function requestBody(args: string[], mask: number): Buffer {
   return b;
 }
 
+/** n as the four latin1 characters of its little-endian bytes. */
+function u32(n: number): string {
+  return String.fromCharCode(n & 255, (n >>> 8) & 255, (n >>> 16) & 255, n >>> 24);
+}
+
+/** requestBody(), after refusing a NUL byte. An all-ASCII argv (the usual
+ *  case) is one string of length prefixes and arguments encoded by one
+ *  native call: a write and a byteLength per argument cost ~20 us more. */
+function request(args: string[], mask: number): Buffer {
+  const all = args.join('');
+  // The server would drop such a request unanswered; child_process.spawn
+  // refuses it up front too.
+  if (all.includes('\0')) throw new CordonError('EINVAL', 'the launcher arguments contain a NUL byte');
+  if (Buffer.byteLength(all, 'utf8') !== all.length) return requestBody(args, mask);
+  let s = u32(5 + 4 * args.length + all.length) + String.fromCharCode(mask) + u32(args.length);
+  for (const a of args) s += u32(a.length) + a;
+  return Buffer.from(s, 'latin1');
+}
+
 /** Connections opened ahead of a run: its stdout, stderr and request, each
  *  hello already sent (and, for the request, read by the server, which then
  *  waits for the body). */
@@ -190,9 +209,7 @@ export class SpawnServer {
 
   /** Starts `cordon-launcher ARGS` (ARGS carry `--info-fd 3`). */
   launch(args: string[], stdio: ServedStdio): ServedLaunch {
-    // The server would drop such a request unanswered; child_process.spawn
-    // refuses it up front too.
-    if (args.some((a) => a.includes('\0'))) throw new CordonError('EINVAL', 'the launcher arguments contain a NUL byte');
+    const body = request(args, (stdio.stdin ? 1 : 0) | (stdio.stdout ? 2 : 0) | (stdio.stderr ? 4 : 0));
     // The spare set has both output streams: a launch without them opens
     // its own (an unused stream would wait in the server forever).
     const set = stdio.stdout && stdio.stderr ? this.takeSpare() : undefined;
@@ -200,9 +217,8 @@ export class SpawnServer {
     const stdin = stdio.stdin ? this.open('I', id) : null;
     const stdout = set ? set.stdout : stdio.stdout ? this.open('O', id) : null;
     const stderr = set ? set.stderr : stdio.stderr ? this.open('E', id) : null;
-    const mask = (stdio.stdin ? 1 : 0) | (stdio.stdout ? 2 : 0) | (stdio.stderr ? 4 : 0);
     const req = set ? set.req : this.open('R', id);
-    req.write(requestBody(args, mask));
+    req.write(body);
     // After this run's request is on its way, not before it.
     if (!this.spareQueued) {
       this.spareQueued = true;

@@ -123,3 +123,25 @@ test(`back-to-back and overlapping runs each get their own streams (${WHO})`, as
     await sb.close();
   }
 });
+
+test(`the request carries any argument intact: ASCII, non-ASCII, lone surrogates, lengths past one and two bytes; a NUL byte is refused (${WHO})`, async () => {
+  const sb = await Sandbox.create({ filesystem: { allowWrite: [work.dir] } }, { cwd: work.dir });
+  try {
+    const long = 'a'.repeat(70_000);
+    const mid = 'b'.repeat(300);
+    // printf %s with each argument on its own line: what the command got.
+    const show = ['sh', '-c', 'for a in "$@"; do printf "%s\\n" "$a"; done; printf "%s\\n" "$X"', 'sh'];
+    const ascii = await sb.run([...show, 'plain', mid, long, ''], { env: { X: 'ascii-env', PATH: '/usr/bin:/bin' } });
+    assert.equal(ascii.stdout, `plain\n${mid}\n${long}\n\nascii-env\n`);
+    const wide = await sb.run([...show, 'grüße', '日本語', mid, long], { env: { X: 'é\u{1F600}', PATH: '/usr/bin:/bin' } });
+    assert.equal(wide.stdout, `grüße\n日本語\n${mid}\n${long}\né\u{1F600}\n`);
+    // A lone surrogate has no UTF-8 form: it becomes U+FFFD, as child_process.spawn makes it.
+    const lone = await sb.run([...show, 'x\ud800y'], { env: { X: '', PATH: '/usr/bin:/bin' } });
+    assert.equal(lone.stdout, 'x\ufffdy\n\n');
+    await assert.rejects(sb.run(['true'], { env: { X: 'a\0b' } }), (e) => e instanceof CordonError && /NUL/.test(e.message));
+    // The refused request used no spare set: the next run works.
+    assert.equal((await sb.run(['echo', 'ok'])).stdout, 'ok\n');
+  } finally {
+    await sb.close();
+  }
+});
