@@ -5,7 +5,7 @@
 // protocol is described in launcher/src/serve.rs.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createConnection, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CordonError } from './errors.js';
@@ -89,7 +89,10 @@ interface Spare {
   req: Socket;
   /** One of them closed or failed before use (a dead server). */
   broken: boolean;
+  /** Closes the set (unused). */
   onGone: () => void;
+  /** One of its connections ended or failed: the server's doing. */
+  ended: () => void;
 }
 
 export class SpawnServer {
@@ -155,6 +158,23 @@ export class SpawnServer {
     return !this.dead;
   }
 
+  /** A connection the server ended on its own: it does so only when it
+   *  exits (an idle spare, a request without a status line). The 'exit'
+   *  event comes later (SIGCHLD follows the closing of its descriptors), so
+   *  the process is looked at now: exiting (PF_EXITING), a zombie, or gone
+   *  means the next run must get a new server, not this one's failure again.
+   *  Not yet reaped, the pid is still our child's. */
+  private checkGone(): void {
+    if (this.dead || this.proc.pid === undefined) return;
+    try {
+      const st = readFileSync(`/proc/${this.proc.pid}/stat`, 'utf8');
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      if (f[0] === 'Z' || f[0] === 'X' || (Number(f[6]) & 0x4) !== 0) this.dead = true;
+    } catch {
+      this.dead = true;
+    }
+  }
+
   private takeId(): number {
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
@@ -173,7 +193,7 @@ export class SpawnServer {
   private refillSpare(): void {
     if (this.dead || this.spare) return;
     const id = this.takeId();
-    const set: Spare = { id, stdout: this.open('O', id), stderr: this.open('E', id), req: this.open('R', id), broken: false, onGone: () => {} };
+    const set: Spare = { id, stdout: this.open('O', id), stderr: this.open('E', id), req: this.open('R', id), broken: false, onGone: () => {}, ended: () => {} };
     // A server that dies takes these with it: a broken set is never handed
     // out (its 'close' may already have fired, unseen by the run's listeners).
     set.onGone = () => {
@@ -181,9 +201,13 @@ export class SpawnServer {
       if (this.spare === set) this.spare = undefined;
       for (const s of [set.stdout, set.stderr, set.req]) s.destroy();
     };
+    set.ended = () => {
+      set.onGone();
+      this.checkGone();
+    };
     for (const s of [set.stdout, set.stderr, set.req]) {
-      s.once('close', set.onGone);
-      s.on('error', set.onGone);
+      s.once('close', set.ended);
+      s.on('error', set.ended);
       // Unused, they must not keep the host alive; a run refs them again.
       s.unref();
     }
@@ -196,8 +220,8 @@ export class SpawnServer {
     this.spare = undefined;
     if (!set) return undefined;
     for (const s of [set.stdout, set.stderr, set.req]) {
-      s.off('close', set.onGone);
-      s.off('error', set.onGone);
+      s.off('close', set.ended);
+      s.off('error', set.ended);
     }
     if (set.broken || set.stdout.destroyed || set.stderr.destroyed || set.req.destroyed) {
       for (const s of [set.stdout, set.stderr, set.req]) s.destroy();
@@ -244,7 +268,10 @@ export class SpawnServer {
         ended = true;
         reader.end();
         if (status) resolve(status);
-        else reject(new CordonError('ESPAWNSERVER', 'the spawn server ended before the command did (was it killed?)'));
+        else {
+          this.checkGone();
+          reject(new CordonError('ESPAWNSERVER', 'the spawn server ended before the command did (was it killed?)'));
+        }
       };
       req.on('end', finish);
       req.on('close', finish);
