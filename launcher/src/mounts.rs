@@ -234,24 +234,24 @@ impl Builder<'_> {
     /// if it can then lock it exclusively, i.e. no concurrent sandbox still
     /// has something mounted on it. The janitor gets its own copy of `lock`
     /// (same open file, so the same lock): the caller may keep using it.
-    fn register(&self, parent: &OwnedFd, name: &CStr, kind: Kind, lock: Option<&OwnedFd>) -> Result<(), SetupError> {
+    fn register(&self, parent: &OwnedFd, name: &CStr, kind: Kind, lock: Option<(&OwnedFd, &Stat)>) -> Result<(), SetupError> {
         let Some(j) = self.janitor else { return Ok(()) };
-        let pst = sys::stat_fd(parent).map_err(|e| fail("stat placeholder parent", e))?;
-        if self.own_devs.contains(&pst.dev) {
+        // The locked descriptor is the object itself (its stat is the
+        // caller's, taken after the lock): no lookup by name.
+        let st = match lock {
+            Some((_, st)) => *st,
+            None => sys::stat_at(parent.as_raw_fd(), name).map_err(|e| fail("stat placeholder", e))?,
+        };
+        // The object lives on its parent's filesystem: ours vanishes by itself.
+        if self.own_devs.contains(&st.dev) {
             return Ok(());
         }
-        // The locked descriptor is the object itself: no lookup by name.
-        let st = match lock {
-            Some(l) => sys::stat_fd(l),
-            None => sys::stat_at(parent.as_raw_fd(), name),
-        }
-        .map_err(|e| fail("stat placeholder", e))?;
         let mut msg = vec![kind as u8];
         msg.extend_from_slice(&st.dev.to_ne_bytes());
         msg.extend_from_slice(&st.ino.to_ne_bytes());
         msg.extend_from_slice(name.to_bytes());
         let mut fds = vec![parent.as_raw_fd()];
-        if let Some(l) = lock {
+        if let Some((l, _)) = lock {
             fds.push(l.as_raw_fd());
         }
         sys::send_fds(j, &msg, &fds).map_err(|e| fail("janitor", e))
@@ -382,12 +382,13 @@ impl Builder<'_> {
                         EAGAIN => SetupError::new(step(), "placeholder kept locked by another process".to_string()),
                         _ => fail(step(), e),
                     })?;
-                    if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
+                    let Ok(lst) = sys::stat_fd(&lock) else { continue };
+                    if lst.nlink == 0 {
                         continue; // its janitor removed it meanwhile
                     }
                     self.adopt_ancestors(&comps[..comps.len() - 1])?;
-                    let same = sys::stat_fd(&lock).ok().map(|s| s.ino) == sys::stat_fd(&fd).ok().map(|s| s.ino);
-                    self.register(&parent, &last, kind, Some(&lock))?;
+                    let same = sys::stat_fd(&fd).ok().map(|s| (s.dev, s.ino)) == Some((lst.dev, lst.ino));
+                    self.register(&parent, &last, kind, Some((&lock, &lst)))?;
                     if same {
                         return Ok(Some(fd));
                     }
@@ -436,10 +437,11 @@ impl Builder<'_> {
                         },
                     };
                     sys::lock_fd(&lock, sys::LOCK_SH).map_err(|e| fail(step(), e))?;
-                    if sys::nlink_fd(&lock).unwrap_or(0) == 0 {
+                    let lst = sys::stat_fd(&lock).map_err(|e| fail(step(), e))?;
+                    if lst.nlink == 0 {
                         continue;
                     }
-                    self.register(&parent, &last, kind, Some(&lock))?;
+                    self.register(&parent, &last, kind, Some((&lock, &lst)))?;
                     // The locked descriptor is the new object: the mount target.
                     return Ok(Some(lock));
                 }
@@ -663,6 +665,9 @@ impl Builder<'_> {
                     let link = self.resolve(&comps, sys::O_NOFOLLOW).map_err(|e| fail(step.clone(), e))?;
                     let _ = self.cover(&link, false);
                     Ok(())
+                } else if st.is_reg() && st.size > 0 {
+                    // A file with data is nobody's placeholder: nothing to adopt.
+                    self.cover(&fd, false).map_err(|e| fail(step, e))
                 } else {
                     // Possibly a concurrent sandbox's placeholder: adopt it.
                     let t = self.mount_point(&comps, st.is_dir(), true, false)?.unwrap_or(fd);

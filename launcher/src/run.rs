@@ -12,6 +12,13 @@ use crate::SetupError;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
+/// Set when a subreaper above us (the spawn server) reaps what we leave:
+/// then the launcher ends as soon as PID 1 has reported the command's end
+/// (every other process of the sandbox is reaped by then) and does not wait
+/// for PID 1's own exit, which tears down the mount namespace (an unmount of
+/// every mount, a few tenths of a millisecond). PID 1 only exits from there.
+pub static PID1_REAPED_ABOVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn setup(step: &str, e: std::io::Error) -> SetupError {
     SetupError::new(step, sys::errno_text(&e))
 }
@@ -102,7 +109,6 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
         // PDEATHSIG: arm it again.
         arm_pdeathsig(parent)?;
     }
-    let egress = crate::start_egress(&cfg)?;
     // Fail closed (N6): every namespace we asked for must really be new (the
     // network namespace is checked where it is joined, in PID 1).
     for ((name, _), b) in ns_names.iter().zip(before) {
@@ -125,10 +131,6 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     let set = sys::sigset(&sigs);
     sys::block_signals(&set).map_err(|e| setup("block signals", e))?;
 
-    let (egress_pid, egress_fd) = match egress {
-        Some((pid, fd)) => (Some(pid), Some(fd)),
-        None => (None, None),
-    };
     // PID 1's end and the network helper's end of the ready channel.
     let net_chan = match cfg.share_net {
         true => None,
@@ -157,13 +159,17 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
                 drop(helper_end);
                 pid1_end
             });
-            drop(egress_fd);
             init::main(Pid1Ctx { cfg: &cfg, status: status_child, janitor: jfd, userns, cwd, host_mnt_ns, net, host_net_ns })
         }
         pid => pid,
     };
     drop(status_child);
     drop(janitor_fd);
+    // The egress helper serves only the relay, forked next.
+    let (egress_pid, egress_fd) = match crate::start_egress(&cfg)? {
+        Some((pid, fd)) => (Some(pid), Some(fd)),
+        None => (None, None),
+    };
     // Only PID 1 may hear from the network helper: with our copy closed, a
     // helper that dies before its ready message means EOF there, and PID 1
     // then refuses to start the command. If the helper cannot be started,
@@ -397,7 +403,8 @@ fn monitor(cfg: &RunConfig, pid1: i32, status: &OwnedFd, set: &sys::SigSet, endi
         }
     };
 
-    while pid1_status.is_none() {
+    let leave_pid1 = PID1_REAPED_ABOVE.load(std::sync::atomic::Ordering::Relaxed);
+    while pid1_status.is_none() && !(leave_pid1 && end.is_some()) {
         let timeout = match deadline {
             Some(d) if !timed_out => {
                 let left = d.saturating_duration_since(Instant::now());

@@ -119,6 +119,9 @@ pub fn main(socket: &OsStr) -> i32 {
             }
         }
     }
+    // A launcher may end before its PID 1 has finished exiting (see
+    // `run::PID1_REAPED_ABOVE`): that PID 1 comes to us, and `reap` takes it.
+    let subreaper = sys::set_child_subreaper().is_ok();
     let _ = sys::set_dumpable(false);
     sys::ignore_signal(sys::SIGPIPE);
     // Ctrl-C reaches the launchers directly (same process group); the server
@@ -199,7 +202,7 @@ pub fn main(socket: &OsStr) -> i32 {
         let ids: Vec<u32> = pending.iter().filter(|(_, p)| complete(p)).map(|(id, _)| *id).collect();
         for id in ids {
             if let Some(p) = pending.remove(&id) {
-                launch(p, &mut running);
+                launch(p, &mut running, subreaper);
             }
         }
     }
@@ -326,7 +329,7 @@ fn status_line(info: &OwnedFd, line: &str) {
     let _ = sys::serve::send_nowait(info.as_fd(), line.as_bytes());
 }
 
-fn launch(p: Pending, running: &mut HashMap<i32, Running>) {
+fn launch(p: Pending, running: &mut HashMap<i32, Running>, subreaper: bool) {
     let Pending { streams, req } = p;
     let Some(req) = req else { return };
     let args: Vec<OsString> = req.args.into_iter().map(|a| OsString::from_vec(a.into_bytes())).collect();
@@ -361,7 +364,12 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>) {
             std::mem::forget(null);
             std::mem::forget(req.info);
             match crate::args::parse(args) {
-                Ok(crate::args::Command::Run(cfg)) => std::process::exit(crate::run_main(cfg)),
+                Ok(crate::args::Command::Run(cfg)) => {
+                    if subreaper {
+                        crate::run::PID1_REAPED_ABOVE.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    std::process::exit(crate::run_main(cfg))
+                }
                 _ => {
                     crate::report("serve", "the request is not a valid `run`");
                     sys::exit_now(125)

@@ -7,10 +7,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, chmodSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Sandbox, CordonError } from '../../dist/index.js';
-import { tempDir, WHO, ROOT, have, alive } from '../helpers.mjs';
+import { tempDir, WHO, ROOT, have, alive, LAUNCHER } from '../helpers.mjs';
 
 let work, priv, sb;
 before(async () => {
@@ -31,6 +31,13 @@ after(async () => {
 function ppidOf(pid) {
   const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
   return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+}
+function stateOf(pid) {
+  const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return st.slice(st.lastIndexOf(')') + 2).split(' ')[0];
+}
+function commOf(pid) {
+  return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 }
 function argvOf(pid) {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
@@ -75,7 +82,9 @@ test(`run() goes through one spawn server per sandbox; the launcher is its child
         .map(Number)
         .find((pid) => {
           try {
-            return ppidOf(pid) === srv;
+            // A launcher runs the server's own image (its argv); the PID 1
+            // of the previous run may still be exiting under the server.
+            return ppidOf(pid) === srv && argvOf(pid)[1] === 'serve' && stateOf(pid) !== 'Z';
           } catch {
             return false;
           }
@@ -91,6 +100,27 @@ test(`run() goes through one spawn server per sandbox; the launcher is its child
   // Still the same server for the next command.
   assert.equal((await sb.run(['true'])).code, 0);
   assert.deepEqual(servers(), [srv]);
+});
+
+test(`every sandbox's PID 1 is reaped, also those whose launcher ended before them (${WHO})`, async () => {
+  // A served launcher leaves once PID 1 reported the command's end; PID 1's
+  // own exit (the mount namespace's teardown) finishes under the server,
+  // which must reap it: nothing may pile up as zombies.
+  for (let i = 0; i < 10; i++) assert.equal((await sb.run(['true'])).code, 0);
+  const [srv] = servers();
+  assert.ok(srv, 'a spawn server runs');
+  const zombies = () =>
+    readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number)
+      .filter((pid) => {
+        try {
+          return [srv, 1].includes(ppidOf(pid)) && stateOf(pid) === 'Z' && commOf(pid) === basename(LAUNCHER).slice(0, 15);
+        } catch {
+          return false;
+        }
+      });
+  assert.ok(await until(() => zombies().length === 0), `zombie launchers or PID 1s: ${zombies()}`);
 });
 
 test(`stdin, stdout, stderr, exit codes and signals cross the server intact (${WHO})`, async () => {

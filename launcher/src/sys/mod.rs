@@ -158,6 +158,7 @@ pub const FORWARDED: [i32; 7] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGU
 const PR_SET_PDEATHSIG: c_int = 1;
 const PR_SET_DUMPABLE: c_int = 4;
 const PR_CAPBSET_DROP: c_int = 24;
+const PR_SET_CHILD_SUBREAPER: c_int = 36;
 const PR_SET_NO_NEW_PRIVS: c_int = 38;
 const PR_CAP_AMBIENT: c_int = 47;
 const PR_CAP_AMBIENT_CLEAR_ALL: c_ulong = 4;
@@ -266,6 +267,12 @@ pub fn ppid() -> i32 {
 pub fn set_pdeathsig(sig: i32) -> io::Result<()> {
     // SAFETY: plain integer arguments.
     cvt(unsafe { prctl(PR_SET_PDEATHSIG, sig as c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// Orphaned descendants are re-parented to us (and must be reaped by us).
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(drop)
 }
 
 pub fn set_dumpable(on: bool) -> io::Result<()> {
@@ -960,6 +967,7 @@ pub const S_IFLNK: u32 = 0o120000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stat {
     pub mode: u32,
+    pub nlink: u32,
     pub ino: u64,
     pub size: u64,
     pub dev: u64,
@@ -991,7 +999,7 @@ pub fn stat_at(dir: RawFd, name: &CStr) -> io::Result<Stat> {
     let u32_at = |o: usize| u32::from_ne_bytes(buf[o..o + 4].try_into().unwrap());
     let u64_at = |o: usize| u64::from_ne_bytes(buf[o..o + 8].try_into().unwrap());
     let (maj, min) = (u32_at(136) as u64, u32_at(140) as u64);
-    Ok(Stat { mode: u16_at(28) as u32, ino: u64_at(32), size: u64_at(40), dev: (maj << 32) | min })
+    Ok(Stat { mode: u16_at(28) as u32, nlink: u32_at(16), ino: u64_at(32), size: u64_at(40), dev: (maj << 32) | min })
 }
 
 pub fn stat_fd(fd: &OwnedFd) -> io::Result<Stat> {
