@@ -214,13 +214,25 @@ export function sameAnswer(a: unknown, b: unknown): boolean {
 
 const UNNORMAL = /\/\/|\/\.\.?(\/|$)/;
 
-/** The names of a listing (readdir or readdirKinds), built once per listing
- *  object: an unchanged listing keeps its identity across sessions. */
-const nameSets = new WeakMap<object, ReadonlySet<string>>();
-function namesOf(listing: ReadonlyArray<string | { name: string }>): ReadonlySet<string> {
+/** A name whose absence from a listing means an lstat would not find it,
+ *  on every filesystem the listing could come from: case-insensitive ones
+ *  (vfat, ntfs3, CIFS, casefold ext4/tmpfs) match other spellings, which
+ *  the lower-cased listing catches; vfat drops trailing dots; 8.3 aliases
+ *  (never listed) carry a '~'. Anything else is stat'ed. */
+const PLAIN_NAME = /^[A-Za-z0-9_.-]*[A-Za-z0-9_-]$/;
+/** Any character outside printable ASCII: such a listing may hold a name
+ *  that folds or normalizes to a plain one (U+212A KELVIN SIGN is 'k'). */
+const NOT_PLAIN = /[^\x20-\x7e]/;
+
+/** The lower-cased names of a listing (readdir or readdirKinds), or null
+ *  when it cannot speak for absent names; built once per listing object
+ *  (an unchanged listing keeps its identity across sessions). */
+const nameSets = new WeakMap<object, ReadonlySet<string> | null>();
+function namesOf(listing: ReadonlyArray<string | { name: string }>): ReadonlySet<string> | null {
   let set = nameSets.get(listing);
-  if (!set) {
-    set = new Set(listing.map((e) => (typeof e === 'string' ? e : e.name)));
+  if (set === undefined) {
+    const names = listing.map((e) => (typeof e === 'string' ? e : e.name));
+    set = names.some((n) => NOT_PLAIN.test(n)) ? null : new Set(names.map((n) => n.toLowerCase()));
     nameSets.set(listing, set);
   }
   return set;
@@ -262,11 +274,13 @@ export class FactSession implements FsFacts {
   private readonly stats = new Map<string, StatNode | undefined | null>();
   private readonly answers = new Map<string, unknown>();
   private log: Map<string, FactQuestion> | undefined;
-  /** Directories whose listing holds in this session, by path: a name not
-   *  in it is absent without an lstat. The launcher's placeholders change
-   *  the cwd at every run, so each of its absent protected names (a dozen
-   *  mandatory denies) would otherwise be stat'ed again per command. */
-  private listed: Map<string, ReadonlySet<string>> | undefined;
+  /** Directories whose listing holds in this session, by path: a plain
+   *  name not in it, in any case, is absent without an lstat (null: the
+   *  listing has a name that is not plain ASCII, so it never speaks). The
+   *  launcher's placeholders change the cwd at every run, so each of its
+   *  absent protected names (a dozen mandatory denies) would otherwise be
+   *  stat'ed again per command. */
+  private listed: Map<string, ReadonlySet<string> | null> | undefined;
   readonly cacheKey: object;
 
   constructor(private readonly cache: FactCache) {
@@ -317,9 +331,12 @@ export class FactSession implements FsFacts {
    *  within one compile a listing is no older a picture than the lstats. */
   private childStatOf(dir: string, child: string): StatNode | undefined | null {
     const names = this.listed?.get(dir);
-    if (names && !this.stats.has(child) && !names.has(child.slice(dir === '/' ? 1 : dir.length + 1))) {
-      this.stats.set(child, undefined);
-      return undefined;
+    if (names && !this.stats.has(child)) {
+      const name = child.slice(dir === '/' ? 1 : dir.length + 1);
+      if (PLAIN_NAME.test(name) && !names.has(name.toLowerCase())) {
+        this.stats.set(child, undefined);
+        return undefined;
+      }
     }
     return this.statOf(child);
   }

@@ -130,3 +130,27 @@ test('a readable but not searchable directory: its names answer as an lstat woul
     cleanup();
   }
 });
+
+test('only plain names absent in any case speak: another case, a non-ASCII listing, 8.3 aliases and trailing dots are stat\'ed', async () => {
+  const { dir, cleanup } = tempDir();
+  try {
+    writeFileSync(join(dir, '.bashrc'), 'x');
+    mkdirSync(join(dir, 'uni'));
+    writeFileSync(join(dir, 'uni', '\u212aey'), ''); // KELVIN SIGN: 'key' on a casefold directory
+    await settle();
+    const { calls, cache } = counting();
+    const s = cache.session();
+    s.readdirKinds(dir);
+    s.readdir(join(dir, 'uni'));
+    const asked = [join(dir, '.BASHRC'), join(dir, 'PROGRA~1'), join(dir, 'name.'), join(dir, 'sp ace'), join(dir, 'uni', 'key'), join(dir, 'uni', '.git')];
+    const before = calls.stat.length;
+    // On a case-insensitive filesystem these could exist although the
+    // listing does not have them spelled so: the filesystem is asked.
+    for (const p of asked) assert.equal(s.lstat(p), realFs.lstat(p), p);
+    assert.deepEqual(calls.stat.slice(before), asked);
+    assert.equal(s.lstat(join(dir, '.gitconfig')), undefined);
+    assert.equal(calls.stat.length, before + asked.length, 'a plain name absent in any case is not stat\'ed');
+  } finally {
+    cleanup();
+  }
+});
