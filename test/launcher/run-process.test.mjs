@@ -192,3 +192,33 @@ test('PID 1 does not show the launcher\'s arguments (secrets like --relay-token)
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'cordon-launcher\n');
 });
+
+// Some container seccomp profiles answer ENOSYS to every clone3 (so that libc
+// falls back to clone): PID 1 must still get its own pid namespace there.
+// The filter is installed by python3 (ctypes prctl) before it execs the launcher.
+const CLONE3_ENOSYS = `
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+# ld [nr]; jeq 435 ? ret ERRNO(ENOSYS) : ret ALLOW
+prog = [(0x20, 0, 0, 0), (0x15, 0, 1, 435), (0x06, 0, 0, 0x00050000 | 38), (0x06, 0, 0, 0x7fff0000)]
+buf = ctypes.create_string_buffer(b''.join(struct.pack('HBBI', *i) for i in prog))
+class Fprog(ctypes.Structure):
+    _fields_ = [('len', ctypes.c_ushort), ('filter', ctypes.c_void_p)]
+fp = Fprog(len(prog), ctypes.addressof(buf))
+assert libc.prctl(38, 1, 0, 0, 0) == 0  # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(22, 2, ctypes.byref(fp), 0, 0) == 0, ctypes.get_errno()  # PR_SET_SECCOMP, FILTER
+os.execv(sys.argv[1], sys.argv[1:])
+`;
+
+test('clone3 refused with ENOSYS (as some container profiles do): PID 1 still gets a new pid namespace', (t) => {
+  if (process.arch !== 'x64') return t.skip('the filter checks the x86_64 syscall number');
+  const py = spawnSync('python3', ['-c', 'pass']);
+  if (py.error || py.status !== 0) return t.skip('python3 is not installed');
+  const script = 'echo "pid=$$"; ls /proc | grep -c "^[0-9]"';
+  const r = spawnSync('python3', ['-c', CLONE3_ENOSYS, LAUNCHER, 'run', ...BASE_MOUNTS, '--', '/bin/sh', '-c', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const [pid, procs] = r.stdout.trim().split('\n');
+  assert.equal(pid, 'pid=2', 'the command is the second process of a new pid namespace');
+  // PID 1, sh, ls, grep.
+  assert.ok(Number(procs) <= 4, `only the sandbox's processes are visible: ${procs}`);
+});

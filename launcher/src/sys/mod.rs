@@ -75,6 +75,10 @@ mod nr {
     pub const FSCONFIG: i64 = 431;
     pub const FSMOUNT: i64 = 432;
     pub const CLONE3: i64 = 435;
+    #[cfg(target_arch = "x86_64")]
+    pub const CLONE: i64 = 56;
+    #[cfg(target_arch = "aarch64")]
+    pub const CLONE: i64 = 220;
     pub const CLOSE_RANGE: i64 = 436;
     pub const OPENAT2: i64 = 437;
     pub const MOUNT_SETATTR: i64 = 442;
@@ -350,7 +354,16 @@ pub fn fork_new_pidns() -> io::Result<i32> {
     // fork handlers do not run, which nothing here relies on (bubblewrap
     // starts its PID 1 the same way); the struct is the clone3 v0 layout
     // and its size is passed with it.
-    cvt_l(unsafe { syscall(nr::CLONE3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) }).map(|r| r as i32)
+    match cvt_l(unsafe { syscall(nr::CLONE3, &args as *const CloneArgs, std::mem::size_of::<CloneArgs>()) }) {
+        // Some container seccomp profiles answer ENOSYS to every clone3 so
+        // that libc falls back to clone: so do we.
+        Err(e) if e.raw_os_error() == Some(38) => {
+            // SAFETY: as above; clone with no stack and every pointer
+            // argument zero (their order differs between architectures).
+            cvt_l(unsafe { syscall(nr::CLONE, (CLONE_NEWPID as c_long) | SIGCHLD as c_long, 0 as c_long, 0 as c_long, 0 as c_long, 0 as c_long) }).map(|r| r as i32)
+        }
+        r => r.map(|r| r as i32),
+    }
 }
 
 pub fn exit_now(code: i32) -> ! {
