@@ -2,9 +2,10 @@
 //! the sandbox, not tied to the caller's life (no PDEATHSIG, own session).
 //! PID 1 tells it about every placeholder it creates on a host filesystem
 //! (parent directory descriptor + name + dev/ino, and for mount points a
-//! shared flock on it). When the last holder of
-//! the other end of its socket is gone (launcher and PID 1 ended, however:
-//! exit, crash, kill -9), it removes exactly those placeholders that are
+//! shared flock on it). When PID 1 reports that it has reaped every other
+//! process of the sandbox, or else when the last holder of the other end of
+//! its socket is gone (launcher and PID 1 ended, however: exit, crash,
+//! kill -9), it removes exactly those placeholders that are
 //! still the same inode and still empty, newest first. That is what keeps
 //! `--mask` of a missing path from leaving ghost files on the host.
 
@@ -46,12 +47,22 @@ pub fn main(sock: OwnedFd) -> ! {
     let mut recs: Vec<Record> = Vec::new();
     let mut pid1: Option<OwnedFd> = None;
     let mut emptied = false;
+    // Some record's directory is a descriptor on the sandbox's own mount
+    // (see mounts::janitor_view): our lookups would meet its masks until
+    // the mount namespace is gone.
+    let mut must_wait = false;
     let mut buf = [0u8; 4200];
     loop {
         match sys::recv_msg(&sock, &mut buf, false) {
             Ok(r) if r.len == 0 && r.fds.is_empty() => break, // EOF: every sender is gone
             Ok(r) if &buf[..r.len] == b"p" => pid1 = r.fds.into_iter().next(),
-            Ok(r) if &buf[..r.len] == b"d" => emptied = true,
+            Ok(r) if &buf[..r.len] == b"w" => must_wait = true,
+            // PID 1 registers nothing after this (and the launcher never
+            // does): no need to wait for their ends to close.
+            Ok(r) if &buf[..r.len] == b"d" && !must_wait => {
+                emptied = true;
+                break;
+            }
             Ok(r) => {
                 let mut fds = r.fds.into_iter();
                 if let (Some(parent), Some((kind, dev, ino, name))) = (fds.next(), parse_record(&buf[..r.len])) {
@@ -77,7 +88,8 @@ pub fn main(sock: OwnedFd) -> ! {
     // of its pid namespace (and so the mount namespace) is torn down. Its
     // pidfd is readable only once all of that is done. Unless PID 1 said it
     // has reaped every other process of the sandbox ("d"): then nothing is
-    // left to run in that mount namespace but PID 1's own exit, and our
+    // left to run in that mount namespace but PID 1's own exit, our record
+    // directories are detached copies that do not show its masks, and our
     // work overlaps its teardown.
     if let Some(p) = pid1.as_ref().filter(|_| !emptied) {
         let mut pf = [sys::PollFd { fd: p.as_raw_fd(), events: sys::POLLIN, revents: 0 }];

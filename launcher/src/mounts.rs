@@ -120,6 +120,9 @@ struct Builder<'a> {
     /// Directories we made a placeholder in, with their placeholder
     /// ancestors registered (`adopt_ancestors`) once.
     adopted: RefCell<Vec<Vec<OsString>>>,
+    /// The janitor's view of each directory holding a record (dev, ino):
+    /// see `janitor_view`.
+    views: RefCell<Vec<((u64, u64), Option<OwnedFd>)>>,
 }
 
 fn fail(step: impl Into<String>, e: io::Error) -> SetupError {
@@ -173,7 +176,7 @@ pub fn build(cfg: &RunConfig, janitor: Option<&OwnedFd>) -> Result<Built, SetupE
         let at = sys::open_at(sys::AT_FDCWD, p, sys::O_PATH | sys::O_NOFOLLOW, 0).map_err(f)?;
         sys::attach_mount(&tree, at.as_raw_fd()).map_err(f)?;
     }
-    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None), adopted: RefCell::new(Vec::new()) };
+    let mut bld = Builder { old, janitor, own_devs: vec![own_root], proc_mode: None, root_cache: RefCell::new(None), adopted: RefCell::new(Vec::new()), views: RefCell::new(Vec::new()) };
     for op in &cfg.mounts {
         bld.apply(op)?;
     }
@@ -250,11 +253,35 @@ impl Builder<'_> {
         msg.extend_from_slice(&st.dev.to_ne_bytes());
         msg.extend_from_slice(&st.ino.to_ne_bytes());
         msg.extend_from_slice(name.to_bytes());
-        let mut fds = vec![parent.as_raw_fd()];
+        let view = self.janitor_view(parent, j)?;
+        let mut fds = vec![view.unwrap_or(parent.as_raw_fd())];
         if let Some((l, _)) = lock {
             fds.push(l.as_raw_fd());
         }
         sys::send_fds(j, &msg, &fds).map_err(|e| fail("janitor", e))
+    }
+
+    /// The directory the janitor gets for a record. Ours is on this
+    /// namespace's mount, where the janitor would see our masks on the
+    /// names (not the placeholders) until the namespace is gone; a detached
+    /// copy of just that mount (no submounts) shows the placeholders
+    /// themselves, so the janitor can check and remove them as soon as PID 1
+    /// reports the sandbox empty ("d"), while PID 1 is still exiting. One
+    /// copy per directory. None: no copy possible (a mount with locked
+    /// submounts); the janitor is then told to wait for the teardown ("w").
+    fn janitor_view(&self, parent: &OwnedFd, j: &OwnedFd) -> Result<Option<RawFd>, SetupError> {
+        let st = sys::stat_fd(parent).map_err(|e| fail("stat placeholder parent", e))?;
+        let mut views = self.views.borrow_mut();
+        if let Some((_, v)) = views.iter().find(|(k, _)| *k == (st.dev, st.ino)) {
+            return Ok(v.as_ref().map(|v| v.as_raw_fd()));
+        }
+        let view = sys::clone_tree(parent.as_raw_fd(), c"", false).ok();
+        if view.is_none() {
+            sys::send_msg(j, b"w", None, None).map_err(|e| fail("janitor", e))?;
+        }
+        let raw = view.as_ref().map(|v| v.as_raw_fd());
+        views.push(((st.dev, st.ino), view));
+        Ok(raw)
     }
 
     /// If `parent`/`name` is a placeholder (ours or a concurrent sandbox's:

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, existsSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdirSync, readdirSync, existsSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { LAUNCHER, BASE_MOUNTS, tempDir, launcher as launcherSync } from '../helpers.mjs';
 
@@ -171,5 +171,25 @@ test('--ro-bind P P of a path that vanished since planning protects it like --ma
     assert.deepEqual(readdirSync(w), []);
   } finally {
     cleanup();
+  }
+});
+
+// The janitor removes placeholders through a detached copy of their
+// directory's mount, which does not show PID 1's masks, so it may start
+// while PID 1 is still exiting. A mount with locked submounts (the host's
+// mounts below "/" in a user namespace) cannot be copied that way: then the
+// janitor must wait until the sandbox's mount namespace is gone, or it would
+// see the mask instead of the placeholder and leave the placeholder behind.
+test('a placeholder in a directory whose mount has locked submounts is removed too', (t) => {
+  if (process.getuid() !== 0) return t.skip('only root can make a writable directory that holds host mount points (/)');
+  const name = `/.cordon-ghost-${process.pid}-${Date.now()}`;
+  try {
+    for (let i = 0; i < 20; i++) {
+      const r = launcherSync(['run', '--unshare-user', '--bind', '/', '/', '--dev', '/dev', '--proc', '/proc', '--tmpfs', '/tmp', '--mask', name, '--', '/bin/sh', '-c', `test -e ${name} && ! echo x > ${name}`]);
+      assert.equal(r.code, 0, `run ${i}: the placeholder is there and read-only inside: ${r.stderr}`);
+      assert.equal(existsSync(name), false, `run ${i}: no ghost ${name} on the host`);
+    }
+  } finally {
+    rmSync(name, { force: true });
   }
 });
