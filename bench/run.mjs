@@ -363,7 +363,9 @@ async function managerAdapter(mod, label, domains) {
 
 async function benchPerCommand(P) {
   const sec = section('percmd', 'Per command in one long-lived process (`true`)', 'ms', 'lower');
-  const rounds = Q ? 10 : 60;
+  // A round is ~0.1 s; with 60 the medians moved by ±1 ms from run to run
+  // on this 2-core machine.
+  const rounds = Q ? 10 : 200;
   const variants = [{ seq: seqNext(), name: 'spawn /bin/true (no sandbox)', run: () => spawnArgvTimed('/bin/true', []) }];
   const closers = [];
   const lib = async (name, make) => {
