@@ -2,7 +2,7 @@
 // as the invoking user and (when that is root) as uid 65534 from a
 // world-readable copy of the tree, so nothing here may assume root.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, chmodSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,4 +68,31 @@ export function alive(pid) {
 /** Whether a program exists on this machine (for clients like curl, gcc). */
 export function have(cmd) {
   return spawnSync('/bin/sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+/** Waits (polling) until fn() is truthy or ms pass; returns the last value. */
+export async function until(fn, ms = 5000, step = 20) {
+  const end = Date.now() + ms;
+  let v = fn();
+  while (!v && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, step));
+    v = fn();
+  }
+  return v;
+}
+
+/** This process's `cordon-launcher serve` children (the library's spawn servers). */
+export function spawnServers() {
+  return readdirSync('/proc')
+    .filter((n) => /^\d+$/.test(n))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === 'serve';
+      } catch {
+        return false;
+      }
+    });
 }

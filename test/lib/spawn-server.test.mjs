@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, chmodSync }
 import { basename, join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Sandbox, CordonError } from '../../dist/index.js';
-import { tempDir, WHO, ROOT, have, alive, LAUNCHER } from '../helpers.mjs';
+import { tempDir, WHO, ROOT, have, alive, LAUNCHER, until, spawnServers } from '../helpers.mjs';
 
 let work, priv, sb;
 before(async () => {
@@ -42,27 +42,7 @@ function commOf(pid) {
 function argvOf(pid) {
   return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
 }
-/** Our `cordon-launcher serve` children. */
-function servers() {
-  return readdirSync('/proc')
-    .filter((n) => /^\d+$/.test(n))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        return ppidOf(pid) === process.pid && argvOf(pid)[1] === 'serve';
-      } catch {
-        return false;
-      }
-    });
-}
-const until = async (f, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (f()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return f();
-};
+const servers = spawnServers;
 const spawnDirs = () => readdirSync(priv).filter((n) => n.startsWith('cordon-spawn-'));
 
 test(`run() goes through one spawn server per sandbox; the launcher is its child (${WHO})`, async () => {

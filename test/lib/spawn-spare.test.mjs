@@ -7,10 +7,10 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readlinkSync, readFileSync } from 'node:fs';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox, CordonError } from '../../dist/index.js';
-import { tempDir, WHO, ROOT } from '../helpers.mjs';
+import { tempDir, WHO, ROOT, until, spawnServers } from '../helpers.mjs';
 
 const work = tempDir('cordon-spare-test-');
 after(() => work.cleanup());
@@ -24,30 +24,8 @@ const socketFds = () =>
     }
   }).length;
 
-const until = async (f, ms = 5000) => {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (f()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return f();
-};
 
-/** Our `cordon-launcher serve` children. */
-function servers() {
-  return readdirSync('/proc')
-    .filter((n) => /^\d+$/.test(n))
-    .map(Number)
-    .filter((pid) => {
-      try {
-        const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
-        return ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1] === 'serve';
-      } catch {
-        return false;
-      }
-    });
-}
+const servers = spawnServers;
 
 test(`close() leaves none of the spare connections open (${WHO})`, async () => {
   const before = socketFds();

@@ -126,16 +126,7 @@ export function listing(dir) {
   return out.sort();
 }
 
-/** Waits (polling) until fn() is truthy or ms pass; returns the last value. */
-export async function until(fn, ms = 5000, step = 25) {
-  const end = Date.now() + ms;
-  let v = fn();
-  while (!v && Date.now() < end) {
-    await new Promise((r) => setTimeout(r, step));
-    v = fn();
-  }
-  return v;
-}
+export { until } from '../helpers.mjs';
 
 export function rssMiB() {
   return Math.round((process.memoryUsage().rss / 1048576) * 10) / 10;
