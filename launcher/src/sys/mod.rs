@@ -1124,14 +1124,6 @@ pub fn chmod_fd(fd: &OwnedFd, mode: u32) -> io::Result<()> {
     cvt(unsafe { fchmod(fd.as_raw_fd(), mode) }).map(drop)
 }
 
-/// nlink of an open file (0 once it was unlinked).
-pub fn nlink_fd(fd: &OwnedFd) -> io::Result<u32> {
-    let mut buf = [0u8; 256];
-    // SAFETY: as in stat_at.
-    cvt(unsafe { statx(fd.as_raw_fd(), c"".as_ptr(), AT_EMPTY_PATH as c_int, 0x7ff, buf.as_mut_ptr()) })?;
-    Ok(u32::from_ne_bytes(buf[16..20].try_into().unwrap()))
-}
-
 /// Zeroes this process's argument strings in memory: /proc/PID/cmdline is
 /// readable by anyone who can see the pid (no ptrace check), and the
 /// launcher's argv carries secrets such as --relay-token. Call only after
