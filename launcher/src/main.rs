@@ -146,13 +146,7 @@ pub fn start_egress(cfg: &args::RunConfig) -> Result<Option<(i32, std::os::fd::O
     match sys::fork_process().map_err(|e| err("fork egress", e))? {
         0 => {
             drop(relay_end);
-            let _ = sys::set_pdeathsig(sys::SIGKILL);
-            if sys::ppid() != me {
-                sys::exit_now(125);
-            }
-            let _ = sys::unblock_all_signals();
-            let _ = sys::own_process_group();
-            let _ = sys::close_fds_except(3, &[egress_end.as_raw_fd()]);
+            run::helper_child(me, &[egress_end.as_raw_fd()]);
             egress::main(egress_end)
         }
         pid => Ok(Some((pid, relay_end))),

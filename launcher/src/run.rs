@@ -246,15 +246,8 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd) -> Result<
     match sys::fork_process().map_err(|e| setup(if relay { "fork relay" } else { "fork network helper" }, e))? {
         0 => {
             drop(done_r);
-            let _ = sys::set_pdeathsig(sys::SIGKILL);
-            if sys::ppid() != me {
-                sys::exit_now(125);
-            }
-            let _ = sys::unblock_all_signals();
-            // Terminal signals are the launcher's to handle.
-            let _ = sys::own_process_group();
             let keep: Vec<i32> = [ours.as_raw_fd()].into_iter().chain(egress.as_ref().map(|e| e.as_raw_fd())).chain(done_w.as_ref().map(|d| d.as_raw_fd())).collect();
-            let _ = sys::close_fds_except(3, &keep);
+            helper_child(me, &keep);
             let fail = |step: &str, e: std::io::Error| -> ! {
                 crate::report(step, &sys::errno_text(&e));
                 sys::exit_now(125)
@@ -346,6 +339,21 @@ fn finish_relay(pid: i32, pidfd: Option<OwnedFd>, done: Option<OwnedFd>) {
         }
     }
     let _ = sys::send_signal(pid, sys::SIGKILL);
+}
+
+/// The start of a helper the launcher forks (egress, relay, network
+/// helper): it dies with the launcher (and leaves at once if the launcher is
+/// already gone), takes no forwarded signal blocked from it, leaves terminal
+/// signals to the launcher (own process group) and holds only `keep` above
+/// the standard descriptors.
+pub fn helper_child(launcher: i32, keep: &[i32]) {
+    let _ = sys::set_pdeathsig(sys::SIGKILL);
+    if sys::ppid() != launcher {
+        sys::exit_now(125);
+    }
+    let _ = sys::unblock_all_signals();
+    let _ = sys::own_process_group();
+    let _ = sys::close_fds_except(3, keep);
 }
 
 fn arm_pdeathsig(parent: i32) -> Result<(), SetupError> {
