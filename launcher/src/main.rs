@@ -11,6 +11,7 @@ mod init;
 mod janitor;
 mod landlock;
 mod mounts;
+mod netslot;
 mod probe;
 mod relay;
 mod run;
@@ -155,8 +156,13 @@ pub fn start_egress(cfg: &args::RunConfig) -> Result<Option<(i32, std::os::fd::O
 
 /// `run`: builds the sandbox and runs the command; the exit code to leave
 /// with. Also the entry of a launcher forked by the spawn server.
-pub fn run_main(mut cfg: args::RunConfig) -> i32 {
-    match run::preflight().and_then(|()| start_unix_supervisor(&mut cfg)).and_then(|()| run::run(cfg)) {
+pub fn run_main(cfg: args::RunConfig) -> i32 {
+    run_main_lent(cfg, None)
+}
+
+/// `run_main` with a network namespace lent by the spawn server.
+pub fn run_main_lent(mut cfg: args::RunConfig, lent: Option<netslot::Lent>) -> i32 {
+    match run::preflight().and_then(|()| start_unix_supervisor(&mut cfg)).and_then(|()| run::run(cfg, lent)) {
         Ok(code) => code,
         Err(e) => {
             report(&e.step, &e.reason);

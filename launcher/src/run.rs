@@ -7,6 +7,7 @@
 use crate::args::{MountOp, RunConfig};
 use crate::info::{self, End, Start};
 use crate::init::{self, Pid1Ctx};
+use crate::netslot::Lent;
 use crate::sys;
 use crate::SetupError;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -37,11 +38,6 @@ pub fn needs_janitor(cfg: &RunConfig) -> bool {
     })
 }
 
-fn write_file(path: &std::ffi::CStr, data: &str) -> std::io::Result<()> {
-    let fd = sys::open_at(sys::AT_FDCWD, path, sys::O_WRONLY, 0)?;
-    sys::write_all_fd(fd.as_raw_fd(), data.as_bytes())
-}
-
 /// Checks that come before anything is forked (also the Unix-socket
 /// supervisor): never run setuid or setgid.
 pub fn preflight() -> Result<(), SetupError> {
@@ -52,7 +48,10 @@ pub fn preflight() -> Result<(), SetupError> {
     Ok(())
 }
 
-pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
+/// Runs the sandbox. `lent`: a network namespace (and its user namespace)
+/// lent by the spawn server for this run (see `netslot`), else both are
+/// made here.
+pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     preflight()?;
     let ids = sys::ids();
     let parent = sys::ppid();
@@ -98,13 +97,29 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     // (or a short-lived helper) creates it, so that creating it, bringing up
     // lo and binding the relay's listeners overlap with PID 1 building the
     // root; PID 1 joins it before the command starts.
-    sys::unshare_ns(flags & !sys::CLONE_NEWNET).map_err(|e| setup("unshare namespaces", e))?;
+    let (lent_user, lent) = match lent {
+        Some(l) => (l.ns.user, Some((l.ns.net, l.lease))),
+        None => (None, None),
+    };
+    if lent.is_some() && lent_user.is_some() != userns {
+        return Err(SetupError::new("network slot", "lent for another kind of run".to_string()));
+    }
+    match &lent_user {
+        // The lent user namespace has our maps already; the namespaces
+        // created next belong to it, as they would to our own.
+        Some(user) => {
+            sys::join_ns(user, sys::CLONE_NEWUSER).map_err(|e| setup("join user namespace", e))?;
+            sys::unshare_ns(flags & !(sys::CLONE_NEWNET | sys::CLONE_NEWUSER)).map_err(|e| setup("unshare namespaces", e))?;
+        }
+        None => {
+            sys::unshare_ns(flags & !sys::CLONE_NEWNET).map_err(|e| setup("unshare namespaces", e))?;
+            if userns {
+                crate::netslot::write_id_maps(cfg.uid.unwrap_or(ids.euid), cfg.gid.unwrap_or(ids.egid), &ids).map_err(|e| setup("id maps", e))?;
+            }
+        }
+    }
+    drop(lent_user);
     if userns {
-        let uid = cfg.uid.unwrap_or(ids.euid);
-        let gid = cfg.gid.unwrap_or(ids.egid);
-        write_file(c"/proc/self/setgroups", "deny").map_err(|e| setup("setgroups", e))?;
-        write_file(c"/proc/self/uid_map", &format!("{uid} {} 1\n", ids.euid)).map_err(|e| setup("uid_map", e))?;
-        write_file(c"/proc/self/gid_map", &format!("{gid} {} 1\n", ids.egid)).map_err(|e| setup("gid_map", e))?;
         // A new user namespace changes our credentials, which clears
         // PDEATHSIG: arm it again.
         arm_pdeathsig(parent)?;
@@ -159,6 +174,7 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
                 drop(helper_end);
                 pid1_end
             });
+            drop(lent);
             init::main(Pid1Ctx { cfg: &cfg, status: status_child, janitor: jfd, userns, cwd, host_mnt_ns, net, host_net_ns })
         }
         pid => pid,
@@ -174,10 +190,14 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     // helper that dies before its ready message means EOF there, and PID 1
     // then refuses to start the command. If the helper cannot be started,
     // PID 1 sees that EOF too and ends silently; we say why.
+    let (lent_net, lease) = match lent {
+        Some((net, lease)) => (Some(net), Some(lease)),
+        None => (None, None),
+    };
     let net = match net_chan {
         Some((pid1_end, helper_end)) => {
             drop(pid1_end);
-            Some(start_net(&cfg, egress_fd, helper_end)?)
+            start_net(&cfg, egress_fd, helper_end, lent_net)?
         }
         None => None,
     };
@@ -213,6 +233,12 @@ pub fn run(cfg: RunConfig) -> Result<i32, SetupError> {
     for pid in net.map(|n| n.0).into_iter().chain(egress_pid) {
         let _ = sys::wait_pid(pid, false);
     }
+    // Every process of the sandbox has been reaped (by PID 1, or PID 1
+    // itself: `monitor` returns only then) and so has the relay with its
+    // listeners: the network namespace holds nothing of this run any more.
+    if let Some(lease) = lease {
+        crate::netslot::give_back(lease);
+    }
     Ok(out)
 }
 
@@ -235,9 +261,16 @@ struct Net {
 /// does, while it builds the root in parallel. `ours` is the helper's end
 /// of PID 1's ready channel: one message `[1]` carrying the namespace (an
 /// nsfs descriptor) once lo is up and, for the relay, every listener is
-/// bound and the v2 control connection is open.
-fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd) -> Result<Net, SetupError> {
+/// bound and the v2 control connection is open. With a `lent` namespace
+/// the relay joins it instead, and without a relay the launcher sends the
+/// message itself (None: no process to wait for).
+fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd, lent: Option<OwnedFd>) -> Result<Option<Net>, SetupError> {
     let relay = !(cfg.relay_ports.is_empty() && cfg.publish.is_empty());
+    if let (false, Some(ns)) = (relay, &lent) {
+        // PID 1 sees EOF (and refuses to start the command) if this fails.
+        let _ = sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None);
+        return Ok(None);
+    }
     let (done_r, done_w) = match relay {
         true => sys::pipe_cloexec().map(|(r, w)| (Some(r), Some(w))).map_err(|e| setup("relay", e))?,
         false => (None, None),
@@ -246,21 +279,34 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd) -> Result<
     match sys::fork_process().map_err(|e| setup(if relay { "fork relay" } else { "fork network helper" }, e))? {
         0 => {
             drop(done_r);
-            let keep: Vec<i32> = [ours.as_raw_fd()].into_iter().chain(egress.as_ref().map(|e| e.as_raw_fd())).chain(done_w.as_ref().map(|d| d.as_raw_fd())).collect();
+            let keep: Vec<i32> = [ours.as_raw_fd()]
+                .into_iter()
+                .chain(egress.as_ref().map(|e| e.as_raw_fd()))
+                .chain(done_w.as_ref().map(|d| d.as_raw_fd()))
+                .chain(lent.as_ref().map(|n| n.as_raw_fd()))
+                .collect();
             helper_child(me, &keep);
             let fail = |step: &str, e: std::io::Error| -> ! {
                 crate::report(step, &sys::errno_text(&e));
                 sys::exit_now(125)
             };
-            if let Err(e) = sys::unshare_ns(sys::CLONE_NEWNET) {
-                fail("unshare network namespace", e);
-            }
-            if let Err(e) = sys::loopback_up() {
-                fail("loopback", e);
-            }
-            let ns = match sys::open_at(sys::AT_FDCWD, c"/proc/self/ns/net", sys::O_RDONLY, 0) {
-                Ok(fd) => fd,
-                Err(e) => fail("network namespace", e),
+            let ns = match lent {
+                Some(ns) => match sys::join_ns(&ns, sys::CLONE_NEWNET) {
+                    Ok(()) => ns,
+                    Err(e) => fail("join network namespace", e),
+                },
+                None => {
+                    if let Err(e) = sys::unshare_ns(sys::CLONE_NEWNET) {
+                        fail("unshare network namespace", e);
+                    }
+                    if let Err(e) = sys::loopback_up() {
+                        fail("loopback", e);
+                    }
+                    match sys::open_at(sys::AT_FDCWD, c"/proc/self/ns/net", sys::O_RDONLY, 0) {
+                        Ok(fd) => fd,
+                        Err(e) => fail("network namespace", e),
+                    }
+                }
             };
             if let Some(done) = done_w {
                 crate::relay::serve(cfg, ours, egress, ns, done)
@@ -271,7 +317,7 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd) -> Result<
             let code = if sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None).is_ok() { 0 } else { 125 };
             sys::exit_now(code)
         }
-        pid => Ok(Net { pid, relay, done: done_r }),
+        pid => Ok(Some(Net { pid, relay, done: done_r })),
     }
 }
 

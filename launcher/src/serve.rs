@@ -26,6 +26,7 @@
 //! server writes `ready\n` once it listens, and exits (killing its
 //! launchers) when the parent closes it; PDEATHSIG covers a parent crash.
 
+use crate::netslot::{self, Key, Lent, Ns};
 use crate::sys;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -73,6 +74,34 @@ struct Running {
     info: OwnedFd,
     /// false once the parent shut its side: nothing more to read.
     reading: bool,
+    /// The network namespace lent to it and our end of its lease.
+    lent: Option<(Key, Ns, OwnedFd)>,
+}
+
+/// Network namespaces no launcher has borrowed (see `netslot`). A burst of
+/// concurrent runs makes more; beyond this many, returned ones are dropped.
+const MAX_FREE: usize = 8;
+
+#[derive(Default)]
+struct Pool {
+    free: Vec<(Key, Ns)>,
+}
+
+impl Pool {
+    fn take(&mut self, key: Key) -> Option<Ns> {
+        match self.free.iter().rposition(|(k, _)| *k == key) {
+            Some(i) => Some(self.free.swap_remove(i).1),
+            // On failure the launcher makes its own namespaces, and reports
+            // why if it cannot either.
+            None => netslot::make(key).ok(),
+        }
+    }
+
+    fn give_back(&mut self, key: Key, ns: Ns) {
+        if self.free.len() < MAX_FREE {
+            self.free.push((key, ns));
+        }
+    }
 }
 
 enum Step {
@@ -151,6 +180,7 @@ pub fn main(socket: &OsStr) -> i32 {
     let mut conns: Vec<Conn> = Vec::new();
     let mut pending: HashMap<u32, Pending> = HashMap::new();
     let mut running: HashMap<i32, Running> = HashMap::new();
+    let mut pool = Pool::default();
     loop {
         let mut fds = vec![
             sys::PollFd { fd: CTL, events: sys::POLLIN, revents: 0 },
@@ -197,12 +227,12 @@ pub fn main(socket: &OsStr) -> i32 {
         }
         if fds[2].revents != 0 {
             while let Ok(Some(_)) = sys::read_signal_fd(&sfd) {}
-            reap(&mut running);
+            reap(&mut running, &mut pool);
         }
         let ids: Vec<u32> = pending.iter().filter(|(_, p)| complete(p)).map(|(id, _)| *id).collect();
         for id in ids {
             if let Some(p) = pending.remove(&id) {
-                launch(p, &mut running, subreaper);
+                launch(p, &mut running, &mut pool, subreaper);
             }
         }
     }
@@ -329,10 +359,22 @@ fn status_line(info: &OwnedFd, line: &str) {
     let _ = sys::serve::send_nowait(info.as_fd(), line.as_bytes());
 }
 
-fn launch(p: Pending, running: &mut HashMap<i32, Running>, subreaper: bool) {
+fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subreaper: bool) {
     let Pending { streams, req } = p;
     let Some(req) = req else { return };
     let args: Vec<OsString> = req.args.into_iter().map(|a| OsString::from_vec(a.into_bytes())).collect();
+    let cfg = match crate::args::parse(args) {
+        Ok(crate::args::Command::Run(cfg)) => Some(cfg),
+        _ => None,
+    };
+    let key = cfg.as_ref().and_then(Key::of);
+    let lent = match key.and_then(|k| pool.take(k).map(|ns| (k, ns))) {
+        Some((k, ns)) => match sys::seqpacket_pair() {
+            Ok((ours, theirs)) => Some((k, ns, ours, theirs)),
+            Err(_) => None,
+        },
+        None => None,
+    };
     match sys::fork_process() {
         Ok(0) => {
             // As a fresh exec would: dumpable again (an unprivileged launcher
@@ -352,7 +394,12 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, subreaper: bool) {
                     sys::exit_now(125);
                 }
             }
-            if sys::dup_to(req.info.as_raw_fd(), 3).is_err() || sys::close_fds_except(4, &[]).is_err() {
+            let lent = lent.map(|(_, ns, ours, lease)| {
+                std::mem::forget(ours);
+                Lent { ns, lease }
+            });
+            let keep = lent.as_ref().map(|l| l.raw_fds()).unwrap_or_default();
+            if sys::dup_to(req.info.as_raw_fd(), 3).is_err() || sys::close_fds_except(4, &keep).is_err() {
                 sys::exit_now(125);
             }
             // The server's descriptors above 3 are closed now. The OwnedFds
@@ -363,21 +410,22 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, subreaper: bool) {
             std::mem::forget(streams);
             std::mem::forget(null);
             std::mem::forget(req.info);
-            match crate::args::parse(args) {
-                Ok(crate::args::Command::Run(cfg)) => {
+            match cfg {
+                Some(cfg) => {
                     if subreaper {
                         crate::run::PID1_REAPED_ABOVE.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                    std::process::exit(crate::run_main(cfg))
+                    std::process::exit(crate::run_main_lent(cfg, lent))
                 }
-                _ => {
+                None => {
                     crate::report("serve", "the request is not a valid `run`");
                     sys::exit_now(125)
                 }
             }
         }
         Ok(pid) => {
-            running.insert(pid, Running { info: req.info, reading: true });
+            let lent = lent.map(|(k, ns, ours, _theirs)| (k, ns, ours));
+            running.insert(pid, Running { info: req.info, reading: true, lent });
         }
         Err(e) => {
             crate::report("serve: fork", &sys::errno_text(&e));
@@ -386,9 +434,16 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, subreaper: bool) {
     }
 }
 
-fn reap(running: &mut HashMap<i32, Running>) {
+fn reap(running: &mut HashMap<i32, Running>, pool: &mut Pool) {
     while let Ok(Some((pid, st))) = sys::wait_pid(-1, true) {
         if let Some(r) = running.remove(&pid) {
+            if let Some((key, ns, lease)) = r.lent {
+                // Without the launcher's word the namespace is dropped: a
+                // process of its run may still be in it.
+                if netslot::given_back(&lease) {
+                    pool.give_back(key, ns);
+                }
+            }
             let line = match st {
                 sys::WaitStatus::Exited(c) => format!("{{\"launcher-status\":{c}}}\n"),
                 sys::WaitStatus::Signaled(s) => format!("{{\"launcher-signal\":{s}}}\n"),

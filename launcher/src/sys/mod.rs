@@ -11,7 +11,7 @@ pub mod serve;
 
 use std::ffi::{CStr, CString, OsStr};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 use std::os::unix::ffi::OsStrExt;
 
@@ -417,6 +417,11 @@ pub fn new_session() -> io::Result<()> {
 pub fn own_process_group() -> io::Result<()> {
     // SAFETY: plain integer arguments.
     cvt(unsafe { setpgid(0, 0) }).map(drop)
+}
+
+/// Joins the namespace of kind `nstype` (a CLONE_NEW* flag) behind `ns`.
+pub fn join_ns(ns: &OwnedFd, nstype: i32) -> io::Result<()> {
+    relay::join_ns(ns.as_fd(), nstype)
 }
 
 pub fn unshare_ns(flags: i32) -> io::Result<()> {

@@ -221,9 +221,14 @@ pub fn take_stdio(fd: RawFd) -> Option<OwnedFd> {
 /// Moves the calling process into the network namespace `ns` refers to (an
 /// nsfs descriptor); CLONE_NEWNET makes the kernel refuse any other kind.
 pub fn join_netns(ns: BorrowedFd<'_>) -> io::Result<()> {
-    const CLONE_NEWNET: c_int = 0x4000_0000;
+    join_ns(ns, super::CLONE_NEWNET)
+}
+
+/// Moves the calling process into the namespace `ns` refers to; `nstype`
+/// (a CLONE_NEW* flag) makes the kernel refuse a namespace of another kind.
+pub fn join_ns(ns: BorrowedFd<'_>, nstype: c_int) -> io::Result<()> {
     // SAFETY: plain integer arguments; the descriptor is live for the call.
-    check(unsafe { setns(ns.as_raw_fd(), CLONE_NEWNET) } as c_long).map(drop)
+    check(unsafe { setns(ns.as_raw_fd(), nstype) } as c_long).map(drop)
 }
 
 #[cfg(test)]

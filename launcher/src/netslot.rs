@@ -1,0 +1,153 @@
+//! Network namespaces that the spawn server keeps for the commands of one
+//! `Sandbox`, lent to one launcher at a time.
+//!
+//! Creating a network namespace and tearing it down costs about 1.5 ms of
+//! CPU (`copy_net_ns`, then `cleanup_net` in a kworker): a fifth of a whole
+//! run. A namespace with only `lo` up holds nothing of a command once every
+//! process of that command is gone, so the server keeps a few and lends one
+//! to each launcher. What makes that safe:
+//! * The namespace belongs to a user namespace U made with exactly the ids
+//!   the launcher would map (the key). The launcher joins U instead of
+//!   creating its own, then creates its ipc, uts, cgroup, mount and pid
+//!   namespaces inside U as before; the command drops every capability in
+//!   U, so it can change nothing of the namespace (no address, route,
+//!   sysctl or filter) that the next command would find. As real root
+//!   without `--unshare-user` there is no U, as before.
+//! * A namespace is lent to one launcher at a time, and comes back only
+//!   when that launcher says, as its last act, that the run ended cleanly:
+//!   PID 1 had killed and reaped every process of the sandbox (or was
+//!   reaped itself) and the relay, whose listeners live in the namespace,
+//!   was reaped. A launcher that dies any other way never says so, and its
+//!   namespace is dropped: a process of the old command might still be
+//!   there.
+//! * The relay stays per command (it carries the command's token), so a
+//!   connection is never accounted to another command.
+
+use crate::args::RunConfig;
+use crate::sys;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+/// Which user namespace (if any) a run needs; runs with the same key can
+/// share a network namespace.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Key {
+    /// `Some((uid, gid))` inside a user namespace mapping them to our ids.
+    pub userns: Option<(u32, u32)>,
+}
+
+impl Key {
+    /// None when the run keeps the host's network or passes descriptors
+    /// through (a lent descriptor must never be one of them).
+    pub fn of(cfg: &RunConfig) -> Option<Key> {
+        if cfg.share_net || !cfg.keep_fds.is_empty() {
+            return None;
+        }
+        let ids = sys::ids();
+        let userns = (ids.uid != 0 || cfg.unshare_user).then(|| (cfg.uid.unwrap_or(ids.euid), cfg.gid.unwrap_or(ids.egid)));
+        Some(Key { userns })
+    }
+}
+
+/// The namespaces of one slot: U (None as real root without a user
+/// namespace) and the network namespace, as nsfs descriptors.
+pub struct Ns {
+    pub user: Option<OwnedFd>,
+    pub net: OwnedFd,
+}
+
+/// What a launcher borrows: the namespaces and the write end of its lease,
+/// where it writes one byte when the namespace may be lent again.
+pub struct Lent {
+    pub ns: Ns,
+    pub lease: OwnedFd,
+}
+
+impl Lent {
+    pub fn raw_fds(&self) -> Vec<i32> {
+        self.ns.user.iter().chain([&self.ns.net, &self.lease]).map(|f| f.as_raw_fd()).collect()
+    }
+}
+
+/// Says on the lease that the run ended cleanly (see the module comment).
+pub fn give_back(lease: OwnedFd) {
+    let _ = sys::write_all_fd(lease.as_raw_fd(), b"C");
+}
+
+/// Whether a lease's launcher gave its namespace back (it has exited, so
+/// everything it sent is there).
+pub fn given_back(lease: &OwnedFd) -> bool {
+    let mut b = [0u8; 2];
+    matches!(sys::relay::recv_nowait(std::os::fd::AsFd::as_fd(lease), &mut b), Ok(1) if b[0] == b'C')
+}
+
+/// Writes the id maps of a user namespace the caller has just created:
+/// `uid`/`gid` inside are `outer`'s effective ids (read before the
+/// unshare: inside, unmapped, they read as the overflow ids).
+pub fn write_id_maps(uid: u32, gid: u32, outer: &sys::Ids) -> std::io::Result<()> {
+    write_file(c"/proc/self/setgroups", "deny")?;
+    write_file(c"/proc/self/uid_map", &format!("{uid} {} 1\n", outer.euid))?;
+    write_file(c"/proc/self/gid_map", &format!("{gid} {} 1\n", outer.egid))
+}
+
+fn write_file(path: &std::ffi::CStr, data: &str) -> std::io::Result<()> {
+    let fd = sys::open_at(sys::AT_FDCWD, path, sys::O_WRONLY, 0)?;
+    sys::write_all_fd(fd.as_raw_fd(), data.as_bytes())
+}
+
+/// Makes a slot's namespaces in a short-lived child (the server itself must
+/// keep its own). Errors come back as text for the caller to drop: a run
+/// without a slot makes its namespaces itself and reports any failure.
+pub fn make(key: Key) -> Result<Ns, String> {
+    let (ours, theirs) = sys::seqpacket_pair().map_err(|e| sys::errno_text(&e))?;
+    let me = sys::pid();
+    let pid = match sys::fork_process().map_err(|e| sys::errno_text(&e))? {
+        0 => {
+            let _ = sys::set_pdeathsig(sys::SIGKILL);
+            if sys::ppid() != me {
+                sys::exit_now(1);
+            }
+            let _ = sys::close_fds_except(3, &[theirs.as_raw_fd()]);
+            sys::exit_now(match make_here(key, &theirs) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            })
+        }
+        pid => pid,
+    };
+    drop(theirs);
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4];
+    let want = 1 + usize::from(key.userns.is_some());
+    while got.len() < want {
+        match sys::recv_msg(&ours, &mut buf, false) {
+            Ok(m) if m.len == 1 && m.fds.len() == 1 => got.extend(m.fds),
+            Ok(_) => break, // EOF: the child failed
+            Err(e) => {
+                let _ = sys::wait_pid(pid, false);
+                return Err(sys::errno_text(&e));
+            }
+        }
+    }
+    let _ = sys::wait_pid(pid, false);
+    if got.len() < want {
+        return Err("could not make the namespaces".to_string());
+    }
+    let net = got.pop().expect("counted");
+    Ok(Ns { user: got.pop(), net })
+}
+
+fn make_here(key: Key, to: &OwnedFd) -> std::io::Result<()> {
+    if let Some((uid, gid)) = key.userns {
+        // Writing our own id maps needs a dumpable process (the server is not).
+        sys::set_dumpable(true)?;
+        let outer = sys::ids();
+        sys::unshare_ns(sys::CLONE_NEWUSER)?;
+        write_id_maps(uid, gid, &outer)?;
+        let user = sys::open_at(sys::AT_FDCWD, c"/proc/self/ns/user", sys::O_RDONLY, 0)?;
+        sys::send_msg(to, b"U", Some(user.as_raw_fd()), None)?;
+    }
+    sys::unshare_ns(sys::CLONE_NEWNET)?;
+    sys::loopback_up()?;
+    let net = sys::open_at(sys::AT_FDCWD, c"/proc/self/ns/net", sys::O_RDONLY, 0)?;
+    sys::send_msg(to, b"N", Some(net.as_raw_fd()), None)
+}
