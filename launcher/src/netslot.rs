@@ -20,19 +20,28 @@
 //!   was reaped. A launcher that dies any other way never says so, and its
 //!   namespace is dropped: a process of the old command might still be
 //!   there.
-//! * The relay stays per command (it carries the command's token), so a
-//!   connection is never accounted to another command.
+//! * A slot for runs with relays (and no published ports) has its own
+//!   relay too, bound once: the launcher starts and ends each command there
+//!   (`relay::serve_slot`), and the relay finishes every connection of a
+//!   command, also those still in a backlog, before it says the command is
+//!   done; it polls no listener between commands. A connection is thus
+//!   never carried under another command's token. The key includes the
+//!   relay's ports and host socket, so a run never meets listeners it did
+//!   not ask for.
 
 use crate::args::RunConfig;
 use crate::sys;
+use std::ffi::OsString;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-/// Which user namespace (if any) a run needs; runs with the same key can
-/// share a network namespace.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// Which user namespace (if any) and which relay a run needs; runs with the
+/// same key can share a network namespace.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Key {
     /// `Some((uid, gid))` inside a user namespace mapping them to our ids.
     pub userns: Option<(u32, u32)>,
+    /// The relay's host socket and ports, when the slot keeps a relay.
+    pub relay: Option<(OsString, Vec<u16>)>,
 }
 
 impl Key {
@@ -44,15 +53,35 @@ impl Key {
         }
         let ids = sys::ids();
         let userns = (ids.uid != 0 || cfg.unshare_user).then(|| (cfg.uid.unwrap_or(ids.euid), cfg.gid.unwrap_or(ids.egid)));
-        Some(Key { userns })
+        // Published ports are per command (their host socket paths are): such
+        // a run brings its own relay into the lent namespace.
+        let relay = (!cfg.relay_ports.is_empty() && cfg.publish.is_empty()).then(|| (cfg.relay_socket.clone().unwrap_or_default(), cfg.relay_ports.clone()));
+        Some(Key { userns, relay })
     }
 }
 
 /// The namespaces of one slot: U (None as real root without a user
-/// namespace) and the network namespace, as nsfs descriptors.
+/// namespace) and the network namespace, as nsfs descriptors; and the
+/// control socket of its relay, if it keeps one.
 pub struct Ns {
     pub user: Option<OwnedFd>,
     pub net: OwnedFd,
+    pub relay: Option<OwnedFd>,
+}
+
+/// A slot as the server holds it: also a pidfd of its relay, to end a relay
+/// that could be stuck in a connection when the slot is dropped.
+pub struct Kept {
+    pub ns: Ns,
+    pub relay_pid: Option<OwnedFd>,
+}
+
+impl Kept {
+    pub fn discard(self) {
+        if let Some(p) = &self.relay_pid {
+            let _ = sys::filter::pidfd_signal(p, sys::SIGKILL);
+        }
+    }
 }
 
 /// What a launcher borrows: the namespaces and the write end of its lease,
@@ -64,7 +93,7 @@ pub struct Lent {
 
 impl Lent {
     pub fn raw_fds(&self) -> Vec<i32> {
-        self.ns.user.iter().chain([&self.ns.net, &self.lease]).map(|f| f.as_raw_fd()).collect()
+        self.ns.user.iter().chain([&self.ns.net, &self.lease]).chain(self.ns.relay.iter()).map(|f| f.as_raw_fd()).collect()
     }
 }
 
@@ -94,10 +123,12 @@ fn write_file(path: &std::ffi::CStr, data: &str) -> std::io::Result<()> {
     sys::write_all_fd(fd.as_raw_fd(), data.as_bytes())
 }
 
-/// Makes a slot's namespaces in a short-lived child (the server itself must
-/// keep its own). Errors come back as text for the caller to drop: a run
-/// without a slot makes its namespaces itself and reports any failure.
-pub fn make(key: Key) -> Result<Ns, String> {
+/// Makes a slot's namespaces in a child (the server itself must keep its
+/// own), which then exits or, for a slot with a relay, becomes that relay
+/// (a child of the server: it dies with it). Errors come back as text for
+/// the caller to drop: a run without a slot makes its namespaces itself and
+/// reports any failure.
+pub fn make(key: &Key) -> Result<Kept, String> {
     let (ours, theirs) = sys::seqpacket_pair().map_err(|e| sys::errno_text(&e))?;
     let me = sys::pid();
     let pid = match sys::fork_process().map_err(|e| sys::errno_text(&e))? {
@@ -107,36 +138,60 @@ pub fn make(key: Key) -> Result<Ns, String> {
                 sys::exit_now(1);
             }
             let _ = sys::close_fds_except(3, &[theirs.as_raw_fd()]);
-            sys::exit_now(match make_here(key, &theirs) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            })
+            if make_here(key, &theirs).is_err() {
+                sys::exit_now(1);
+            }
+            match &key.relay {
+                Some((socket, ports)) => crate::relay::serve_slot(socket.into(), ports, theirs),
+                None => sys::exit_now(0),
+            }
         }
         pid => pid,
     };
     drop(theirs);
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4];
-    let want = 1 + usize::from(key.userns.is_some());
-    while got.len() < want {
-        match sys::recv_msg(&ours, &mut buf, false) {
-            Ok(m) if m.len == 1 && m.fds.len() == 1 => got.extend(m.fds),
-            Ok(_) => break, // EOF: the child failed
-            Err(e) => {
-                let _ = sys::wait_pid(pid, false);
-                return Err(sys::errno_text(&e));
-            }
+    // Its pid stays ours until we reap it, so this pidfd names it.
+    let relay_pid = match key.relay {
+        Some(_) => Some(sys::filter::pidfd_open(pid).map_err(|e| sys::errno_text(&e))?),
+        None => None,
+    };
+    let got = receive(&ours, key);
+    if key.relay.is_none() || got.is_err() {
+        if let Some(p) = &relay_pid {
+            let _ = sys::filter::pidfd_signal(p, sys::SIGKILL);
         }
+        let _ = sys::wait_pid(pid, false);
     }
-    let _ = sys::wait_pid(pid, false);
-    if got.len() < want {
-        return Err("could not make the namespaces".to_string());
-    }
-    let net = got.pop().expect("counted");
-    Ok(Ns { user: got.pop(), net })
+    let (user, net) = got?;
+    Ok(Kept { ns: Ns { user, net, relay: key.relay.as_ref().map(|_| ours) }, relay_pid })
 }
 
-fn make_here(key: Key, to: &OwnedFd) -> std::io::Result<()> {
+/// The maker's messages: `U` (with a user namespace), `N`, then `R` when
+/// its relay listens.
+fn receive(from: &OwnedFd, key: &Key) -> Result<(Option<OwnedFd>, OwnedFd), String> {
+    let mut buf = [0u8; 4];
+    let mut next = || match sys::recv_msg(from, &mut buf, false) {
+        Ok(m) if m.len == 1 => Ok((buf[0], m.fds.into_iter().next())),
+        Ok(_) => Err("could not make the namespaces".to_string()),
+        Err(e) => Err(sys::errno_text(&e)),
+    };
+    let user = match key.userns {
+        Some(_) => match next()? {
+            (b'U', Some(fd)) => Some(fd),
+            _ => return Err("unexpected message".into()),
+        },
+        None => None,
+    };
+    let net = match next()? {
+        (b'N', Some(fd)) => fd,
+        _ => return Err("unexpected message".into()),
+    };
+    if key.relay.is_some() && !matches!(next()?, (b'R', None)) {
+        return Err("unexpected message".into());
+    }
+    Ok((user, net))
+}
+
+fn make_here(key: &Key, to: &OwnedFd) -> std::io::Result<()> {
     if let Some((uid, gid)) = key.userns {
         // Writing our own id maps needs a dumpable process (the server is not).
         sys::set_dumpable(true)?;

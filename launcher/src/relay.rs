@@ -123,19 +123,106 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>, netns: Ow
     }
     // This thread accepts on every listener until SIGTERM: few threads, so
     // both starting and ending the relay stay cheap.
-    let e = accept_all(listeners, Arc::new(upstream), &Arc::new(Active::default()), Some((&term_fd, &done)));
-    fail(1, &e)
+    let all = match nonblocking(listeners) {
+        Ok(a) => a,
+        Err(e) => fail(1, &e),
+    };
+    match accept_all(&all, Arc::new(upstream), &Arc::new(Active::default()), Until::Signal { term: &term_fd, done: &done }) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => fail(1, &e),
+    }
+}
+
+/// The relay of a network namespace the spawn server keeps for many
+/// commands (see `netslot`): it binds its listeners once, then serves one
+/// command at a time as that command's launcher tells it over `ctl`
+/// (SOCK_SEQPACKET):
+/// * `B<token>`, with the command's egress helper (SCM_RIGHTS) if any:
+///   the command starts; its connections carry this token;
+/// * `E`: the command has ended, every process of it is gone. Every
+///   connection it made (also those still waiting in a backlog) is
+///   finished, then the answer is `D`.
+///
+/// Between commands no listener is polled: a connection made before `B`
+/// waits in its backlog and is served under the token `B` brings. EOF on
+/// `ctl` (the server dropped the namespace) ends the process, and so does
+/// anything unexpected: the launcher then never gets `D`, and the server
+/// drops the namespace.
+pub fn serve_slot(socket: PathBuf, ports: &[u16], ctl: OwnedFd) -> ! {
+    // It outlives the commands it serves: `ps` (and the tests) should tell
+    // it from a launcher.
+    let _ = crate::sys::set_name(c"cordon-relay");
+    if let Err(e) = sys::set_non_dumpable() {
+        fail(125, &format!("prctl(PR_SET_DUMPABLE): {e}"));
+    }
+    sys::ignore_sigpipe();
+    sys::raise_nofile_limit();
+    let base = random_u64();
+    let cfg = RunConfig { relay_ports: ports.to_vec(), ..RunConfig::default() };
+    let all = match bind_listeners(&cfg).and_then(nonblocking) {
+        Ok(a) => a,
+        Err(e) => fail(125, &e),
+    };
+    if let Err(e) = crate::seccomp::install_helper_filter() {
+        fail(125, &e);
+    }
+    if crate::sys::send_msg(&ctl, b"R", None, None).is_err() {
+        std::process::exit(1);
+    }
+    let active = Arc::new(Active::default());
+    let mut buf = [0u8; 512];
+    for n in 0u64.. {
+        let m = loop {
+            match crate::sys::recv_msg(&ctl, &mut buf, false) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => std::process::exit(1),
+                Ok(m) => break m,
+            }
+        };
+        if m.len == 0 {
+            std::process::exit(0);
+        }
+        let token = match (buf[0], std::str::from_utf8(&buf[1..m.len])) {
+            (b'B', Ok(t)) if m.len < buf.len() => check_token(t).unwrap_or_else(|e| fail(1, &e)),
+            _ => fail(1, "unexpected message on the control socket"),
+        };
+        let mut up = Upstream { socket: socket.clone(), token, fast: None };
+        if let Some(eg) = m.fds.into_iter().next() {
+            up.fast = Fast::connect(&up, eg, format!("{:016x}", base.wrapping_add(n)));
+        }
+        if up.fast.as_ref().is_some_and(|f| !f.start()) {
+            up.fast = None;
+        }
+        let up = Arc::new(up);
+        let served = accept_all(&all, up.clone(), &active, Until::End(&ctl));
+        // The host sees this command's control connection close, as it
+        // would when a relay of the command's own exits.
+        if let Some(f) = &up.fast {
+            f.close();
+        }
+        if let Err(e) = served {
+            fail(1, &e);
+        }
+        if crate::sys::send_msg(&ctl, b"D", None, None).is_err() {
+            std::process::exit(1);
+        }
+    }
+    unreachable!("the loop above ends only by exiting")
 }
 
 /// Tells this relay's connections apart from those of another relay that
 /// uses the same token (a wrapped command run twice).
 fn relay_id() -> String {
+    format!("{:016x}", random_u64())
+}
+
+fn random_u64() -> u64 {
     let mut b = [0u8; 8];
     if std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut b)).is_err() {
         // Unique among live relays, which is all the host needs.
         b = (u64::from(std::process::id()) << 20 ^ Instant::now().elapsed().as_nanos() as u64).to_le_bytes();
     }
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    u64::from_le_bytes(b)
 }
 
 fn fail(code: i32, msg: &str) -> ! {
@@ -148,16 +235,17 @@ fn fail(code: i32, msg: &str) -> ! {
 pub fn upstream_of(cfg: &RunConfig) -> Result<Upstream, String> {
     let token = match &cfg.relay_token {
         None => "-".to_string(),
-        Some(t) => {
-            let t = t.to_str().ok_or("--relay-token: not UTF-8")?;
-            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
-                return Err("--relay-token: must be non-empty printable ASCII without spaces".into());
-            }
-            t.to_string()
-        }
+        Some(t) => check_token(t.to_str().ok_or("--relay-token: not UTF-8")?)?,
     };
     let socket = PathBuf::from(cfg.relay_socket.clone().unwrap_or_default());
     Ok(Upstream { socket, token, fast: None })
+}
+
+fn check_token(t: &str) -> Result<String, String> {
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("--relay-token: must be non-empty printable ASCII without spaces".into());
+    }
+    Ok(t.to_string())
 }
 
 /// Binds 127.0.0.1:PORT and [::1]:PORT for each relay port (::1 only when the
@@ -202,7 +290,8 @@ fn bind_private_unix(path: &OsString) -> Result<UnixListener, String> {
 pub fn start(listeners: Listeners, upstream: Upstream) -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
-        let _ = tx.send(accept_all(listeners, Arc::new(upstream), &Arc::new(Active::default()), None));
+        let served = nonblocking(listeners).and_then(|all| accept_all(&all, Arc::new(upstream), &Arc::new(Active::default()), Until::Failure));
+        let _ = tx.send(served.err().unwrap_or_default());
     });
     rx
 }
@@ -232,7 +321,8 @@ enum Listener {
 /// until the connections in flight are done (a server inside may have sent
 /// its last reply just before it exited), says so on `done` and exits the
 /// process.
-fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active>, term: Option<(&OwnedFd, &OwnedFd)>) -> String {
+/// The listeners, non-blocking, in the order `accept_all` polls them.
+fn nonblocking(listeners: Listeners) -> Result<Vec<Listener>, String> {
     let mut all: Vec<Listener> = listeners.tcp.into_iter().map(|(l, p)| Listener::Tcp(l, p)).collect();
     all.extend(listeners.publish.into_iter().map(|(l, p)| Listener::Unix(l, p)));
     for l in &all {
@@ -241,16 +331,61 @@ fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active
             Listener::Unix(l, _) => l.set_nonblocking(true),
         };
         if let Err(e) = r {
-            return format!("listener: {}", crate::sys::errno_text(&e));
+            return Err(format!("listener: {}", crate::sys::errno_text(&e)));
         }
     }
+    Ok(all)
+}
+
+/// What ends `accept_all`.
+enum Until<'a> {
+    /// Only a failure (tests).
+    #[cfg_attr(not(test), allow(dead_code))]
+    Failure,
+    /// SIGTERM on `term` (a signalfd): the connections are finished, a byte
+    /// goes to `done` and the process exits.
+    Signal { term: &'a OwnedFd, done: &'a OwnedFd },
+    /// `E` on a kept relay's control socket (`serve_slot`): the connections
+    /// are finished and `accept_all` returns.
+    End(&'a OwnedFd),
+}
+
+impl Until<'_> {
+    fn fd(&self) -> Option<i32> {
+        match self {
+            Until::Failure => None,
+            Until::Signal { term, .. } => Some(term.as_raw_fd()),
+            Until::End(ctl) => Some(ctl.as_raw_fd()),
+        }
+    }
+
+    /// Called when its descriptor is readable: has the end come?
+    fn arrived(&self) -> Result<bool, String> {
+        match self {
+            Until::Failure => Ok(false),
+            Until::Signal { term, .. } => Ok(term_arrived(term)),
+            Until::End(ctl) => {
+                let mut b = [0u8; 2];
+                match crate::sys::recv_msg(ctl, &mut b, true) {
+                    Ok(m) if m.len == 1 && b[0] == b'E' => Ok(true),
+                    Ok(m) if m.len == 0 => Err("control socket closed".into()),
+                    Ok(_) => Err("unexpected message on the control socket".into()),
+                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => Ok(false),
+                    Err(e) => Err(format!("control socket: {}", crate::sys::errno_text(&e))),
+                }
+            }
+        }
+    }
+}
+
+fn accept_all(all: &[Listener], upstream: Arc<Upstream>, active: &Arc<Active>, until: Until<'_>) -> Result<(), String> {
     let raw = |l: &Listener| match l {
         Listener::Tcp(l, _) => l.as_raw_fd(),
         Listener::Unix(l, _) => l.as_raw_fd(),
     };
     let mut fds: Vec<crate::sys::PollFd> = all.iter().map(|l| crate::sys::PollFd { fd: raw(l), events: crate::sys::POLLIN, revents: 0 }).collect();
-    if let Some((t, _)) = term {
-        fds.push(crate::sys::PollFd { fd: t.as_raw_fd(), events: crate::sys::POLLIN, revents: 0 });
+    if let Some(fd) = until.fd() {
+        fds.push(crate::sys::PollFd { fd, events: crate::sys::POLLIN, revents: 0 });
     }
     loop {
         for f in fds.iter_mut() {
@@ -259,9 +394,9 @@ fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active
         match crate::sys::poll_fds(&mut fds, -1) {
             Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return format!("poll: {}", crate::sys::errno_text(&e)),
+            Err(e) => return Err(format!("poll: {}", crate::sys::errno_text(&e))),
         }
-        let ending = term.is_some_and(|(t, _)| fds[all.len()].revents != 0 && term_arrived(t));
+        let ending = fds.len() > all.len() && fds[all.len()].revents != 0 && until.arrived()?;
         for (l, f) in all.iter().zip(fds.iter()) {
             // At the end every listener is swept once more: a connection the
             // command made just before it exited may still wait in a backlog.
@@ -285,16 +420,22 @@ fn accept_all(listeners: Listeners, upstream: Arc<Upstream>, active: &Arc<Active
             };
             if let Err(e) = e {
                 if !ending {
-                    return e;
+                    return Err(e);
                 }
             }
         }
-        if let (true, Some((_, done))) = (ending, term) {
+        if ending {
             active.wait_idle();
-            // The launcher need not wait for this process's exit (every
-            // thread must be scheduled once more to end) to know that.
-            let _ = crate::sys::write_all_fd(done.as_raw_fd(), &[1]);
-            std::process::exit(0)
+            match until {
+                Until::Signal { done, .. } => {
+                    // The launcher need not wait for this process's exit
+                    // (every thread must be scheduled once more to end) to
+                    // know that.
+                    let _ = crate::sys::write_all_fd(done.as_raw_fd(), &[1]);
+                    std::process::exit(0)
+                }
+                _ => return Ok(()),
+            }
         }
     }
 }
@@ -529,6 +670,11 @@ impl Fast {
         }
         let _ = self.ctrl_r.shutdown(Shutdown::Both);
         false
+    }
+
+    /// Ends the control connection (its reader thread then ends too).
+    pub fn close(&self) {
+        self.set_down(&mut self.lock());
     }
 
     fn lock(&self) -> MutexGuard<'_, FastState> {

@@ -98,7 +98,7 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     // lo and binding the relay's listeners overlap with PID 1 building the
     // root; PID 1 joins it before the command starts.
     let (lent_user, lent) = match lent {
-        Some(l) => (l.ns.user, Some((l.ns.net, l.lease))),
+        Some(l) => (l.ns.user, Some((l.ns.net, l.lease, l.ns.relay))),
         None => (None, None),
     };
     if lent.is_some() && lent_user.is_some() != userns {
@@ -190,29 +190,31 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     // helper that dies before its ready message means EOF there, and PID 1
     // then refuses to start the command. If the helper cannot be started,
     // PID 1 sees that EOF too and ends silently; we say why.
-    let (lent_net, lease) = match lent {
-        Some((net, lease)) => (Some(net), Some(lease)),
-        None => (None, None),
+    let (lent_net, lease, kept_relay) = match lent {
+        Some((net, lease, relay)) => (Some(net), Some(lease), relay),
+        None => (None, None, None),
     };
     let net = match net_chan {
         Some((pid1_end, helper_end)) => {
             drop(pid1_end);
-            start_net(&cfg, egress_fd, helper_end, lent_net)?
+            start_net(&cfg, egress_fd, helper_end, lent_net, kept_relay)?
         }
         None => None,
     };
-    let (net, relay_done) = match net {
-        Some(n) => (Some((n.pid, n.relay)), n.done),
-        None => (None, None),
+    let (net, relay_done, kept_relay) = match net {
+        Some(Net::Forked { pid, relay, done }) => (Some((pid, relay)), done, None),
+        Some(Net::Kept(ctl)) => (None, None, Some(ctl)),
+        None => (None, None, None),
     };
 
     let (janitor_sock, janitor) = match janitor {
         Some((sock, pid)) => (Some(sock), Some(pid)),
         None => (None, None),
     };
-    let mut ending = Ending { janitor: janitor_sock, relay: net.filter(|n| n.1).map(|n| n.0), relay_pidfd: None, begun: false };
+    let mut ending = Ending { janitor: janitor_sock, relay: net.filter(|n| n.1).map(|n| n.0), relay_pidfd: None, kept_relay, kept_told: false, begun: false };
     let out = monitor(&cfg, pid1, &status, &set, &mut ending);
     ending.begin();
+    let kept_done = ending.kept_relay.as_ref().map(|ctl| ending.kept_told && finish_kept_relay(ctl));
     match net {
         Some((pid, true)) => finish_relay(pid, ending.relay_pidfd.take(), relay_done),
         // The helper that only made the namespace has exited (or dies now:
@@ -236,20 +238,24 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     // Every process of the sandbox has been reaped (by PID 1, or PID 1
     // itself: `monitor` returns only then) and so has the relay with its
     // listeners: the network namespace holds nothing of this run any more.
-    if let Some(lease) = lease {
+    if let (Some(lease), None | Some(true)) = (lease, kept_done) {
         crate::netslot::give_back(lease);
     }
     Ok(out)
 }
 
-/// The process that owns the sandbox's network namespace until PID 1 has
-/// joined it.
-struct Net {
-    pid: i32,
-    /// Whether it is the relay (it keeps running) or only made the namespace.
-    relay: bool,
-    /// The relay's drained pipe (see `finish_relay`).
-    done: Option<OwnedFd>,
+/// Who readies the sandbox's network namespace.
+enum Net {
+    /// The process we forked: it owns the namespace until PID 1 has joined.
+    Forked {
+        pid: i32,
+        /// Whether it is the relay (it keeps running) or only made the namespace.
+        relay: bool,
+        /// The relay's drained pipe (see `finish_relay`).
+        done: Option<OwnedFd>,
+    },
+    /// The relay of a lent namespace (`relay::serve_slot`): its control socket.
+    Kept(OwnedFd),
 }
 
 /// Forks the process that creates the sandbox's network namespace: the relay
@@ -263,9 +269,20 @@ struct Net {
 /// nsfs descriptor) once lo is up and, for the relay, every listener is
 /// bound and the v2 control connection is open. With a `lent` namespace
 /// the relay joins it instead, and without a relay the launcher sends the
-/// message itself (None: no process to wait for).
-fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd, lent: Option<OwnedFd>) -> Result<Option<Net>, SetupError> {
+/// message itself (None: no process to wait for). A lent namespace with a
+/// relay of its own (`kept`): that relay is told the command's token and
+/// given its egress helper, and the launcher sends the message.
+fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd, lent: Option<OwnedFd>, kept: Option<OwnedFd>) -> Result<Option<Net>, SetupError> {
     let relay = !(cfg.relay_ports.is_empty() && cfg.publish.is_empty());
+    if let (Some(ctl), Some(ns)) = (&kept, &lent) {
+        let token = cfg.relay_token.as_ref().map(|t| t.as_encoded_bytes()).unwrap_or(b"-");
+        let begin = [b"B".as_slice(), token].concat();
+        sys::send_msg(ctl, &begin, egress.as_ref().map(|e| e.as_raw_fd()), None).map_err(|e| setup("relay", e))?;
+        // Connections the command makes wait in the relay's backlogs until
+        // it has taken the token: it polls them only after that.
+        let _ = sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None);
+        return Ok(kept.map(Net::Kept));
+    }
     if let (false, Some(ns)) = (relay, &lent) {
         // PID 1 sees EOF (and refuses to start the command) if this fails.
         let _ = sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None);
@@ -317,7 +334,7 @@ fn start_net(cfg: &RunConfig, egress: Option<OwnedFd>, ours: OwnedFd, lent: Opti
             let code = if sys::send_msg(&ours, &[1], Some(ns.as_raw_fd()), None).is_ok() { 0 } else { 125 };
             sys::exit_now(code)
         }
-        pid => Ok(Some(Net { pid, relay, done: done_r })),
+        pid => Ok(Some(Net::Forked { pid, relay, done: done_r })),
     }
 }
 
@@ -336,6 +353,10 @@ struct Ending {
     janitor: Option<OwnedFd>,
     relay: Option<i32>,
     relay_pidfd: Option<OwnedFd>,
+    /// The control socket of a lent namespace's relay, and whether it was
+    /// told that the command ended.
+    kept_relay: Option<OwnedFd>,
+    kept_told: bool,
     begun: bool,
 }
 
@@ -345,6 +366,9 @@ impl Ending {
             return;
         }
         drop(self.janitor.take());
+        if let Some(ctl) = &self.kept_relay {
+            self.kept_told = sys::send_msg(ctl, b"E", None, None).is_ok();
+        }
         if let Some(pid) = self.relay {
             // The relay is our unreaped child, so its pid cannot be reused
             // yet. It finishes the connections in flight (a server inside
@@ -385,6 +409,27 @@ fn finish_relay(pid: i32, pidfd: Option<OwnedFd>, done: Option<OwnedFd>) {
         }
     }
     let _ = sys::send_signal(pid, sys::SIGKILL);
+}
+
+/// Waits until the relay of a lent namespace, told by `Ending::begin`, has
+/// finished the command's connections (it answers `D`); false when it did
+/// not within the drain time: then the namespace is not given back, and
+/// the server ends that relay.
+fn finish_kept_relay(ctl: &OwnedFd) -> bool {
+    let deadline = Instant::now() + RELAY_DRAIN;
+    let mut b = [0u8; 2];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let mut pf = [sys::PollFd { fd: ctl.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
+        match sys::poll_fds(&mut pf, left.as_millis().max(1) as i32) {
+            Ok(n) if n > 0 => return matches!(sys::recv_msg(ctl, &mut b, true), Ok(m) if m.len == 1 && b[0] == b'D'),
+            Ok(_) => continue, // EINTR or the deadline: re-checked above
+            Err(_) => return false,
+        }
+    }
 }
 
 /// The start of a helper the launcher forks (egress, relay, network

@@ -25,8 +25,12 @@
 //! and closes it. Descriptor 3 of the server is its control channel: the
 //! server writes `ready\n` once it listens, and exits (killing its
 //! launchers) when the parent closes it; PDEATHSIG covers a parent crash.
+//!
+//! The server also keeps the network namespaces (and relays) of finished
+//! runs and lends one to each run that can use it (`netslot`); it reads the
+//! run's arguments only to pick one, never to decide anything else.
 
-use crate::netslot::{self, Key, Lent, Ns};
+use crate::netslot::{self, Kept, Key, Lent};
 use crate::sys;
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
@@ -75,7 +79,7 @@ struct Running {
     /// false once the parent shut its side: nothing more to read.
     reading: bool,
     /// The network namespace lent to it and our end of its lease.
-    lent: Option<(Key, Ns, OwnedFd)>,
+    lent: Option<(Key, Kept, OwnedFd)>,
 }
 
 /// Network namespaces no launcher has borrowed (see `netslot`). A burst of
@@ -84,12 +88,12 @@ const MAX_FREE: usize = 8;
 
 #[derive(Default)]
 struct Pool {
-    free: Vec<(Key, Ns)>,
+    free: Vec<(Key, Kept)>,
 }
 
 impl Pool {
-    fn take(&mut self, key: Key) -> Option<Ns> {
-        match self.free.iter().rposition(|(k, _)| *k == key) {
+    fn take(&mut self, key: &Key) -> Option<Kept> {
+        match self.free.iter().rposition(|(k, _)| k == key) {
             Some(i) => Some(self.free.swap_remove(i).1),
             // On failure the launcher makes its own namespaces, and reports
             // why if it cannot either.
@@ -97,9 +101,11 @@ impl Pool {
         }
     }
 
-    fn give_back(&mut self, key: Key, ns: Ns) {
+    fn give_back(&mut self, key: Key, slot: Kept) {
         if self.free.len() < MAX_FREE {
-            self.free.push((key, ns));
+            self.free.push((key, slot));
+        } else {
+            slot.discard();
         }
     }
 }
@@ -368,10 +374,13 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
         _ => None,
     };
     let key = cfg.as_ref().and_then(Key::of);
-    let lent = match key.and_then(|k| pool.take(k).map(|ns| (k, ns))) {
-        Some((k, ns)) => match sys::seqpacket_pair() {
-            Ok((ours, theirs)) => Some((k, ns, ours, theirs)),
-            Err(_) => None,
+    let lent = match key.and_then(|k| pool.take(&k).map(|slot| (k, slot))) {
+        Some((k, slot)) => match sys::seqpacket_pair() {
+            Ok((ours, theirs)) => Some((k, slot, ours, theirs)),
+            Err(_) => {
+                slot.discard();
+                None
+            }
         },
         None => None,
     };
@@ -394,9 +403,10 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
                     sys::exit_now(125);
                 }
             }
-            let lent = lent.map(|(_, ns, ours, lease)| {
+            let lent = lent.map(|(_, slot, ours, lease)| {
                 std::mem::forget(ours);
-                Lent { ns, lease }
+                std::mem::forget(slot.relay_pid);
+                Lent { ns: slot.ns, lease }
             });
             let keep = lent.as_ref().map(|l| l.raw_fds()).unwrap_or_default();
             if sys::dup_to(req.info.as_raw_fd(), 3).is_err() || sys::close_fds_except(4, &keep).is_err() {
@@ -424,10 +434,13 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
             }
         }
         Ok(pid) => {
-            let lent = lent.map(|(k, ns, ours, _theirs)| (k, ns, ours));
+            let lent = lent.map(|(k, slot, ours, _theirs)| (k, slot, ours));
             running.insert(pid, Running { info: req.info, reading: true, lent });
         }
         Err(e) => {
+            if let Some((_, slot, _, _)) = lent {
+                slot.discard();
+            }
             crate::report("serve: fork", &sys::errno_text(&e));
             status_line(&req.info, "{\"launcher-status\":125}\n");
         }
@@ -437,11 +450,12 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
 fn reap(running: &mut HashMap<i32, Running>, pool: &mut Pool) {
     while let Ok(Some((pid, st))) = sys::wait_pid(-1, true) {
         if let Some(r) = running.remove(&pid) {
-            if let Some((key, ns, lease)) = r.lent {
+            if let Some((key, slot, lease)) = r.lent {
                 // Without the launcher's word the namespace is dropped: a
                 // process of its run may still be in it.
-                if netslot::given_back(&lease) {
-                    pool.give_back(key, ns);
+                match netslot::given_back(&lease) {
+                    true => pool.give_back(key, slot),
+                    false => slot.discard(),
                 }
             }
             let line = match st {

@@ -5,10 +5,10 @@
 // killed mid-run is lent again while the old command may still be in it.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox } from '../../dist/index.js';
-import { tempDir, WHO, have, until } from '../helpers.mjs';
+import { tempDir, WHO, have, until, spawnServers } from '../helpers.mjs';
 
 let work, sb;
 before(async () => {
@@ -99,4 +99,60 @@ test(`a namespace whose launcher was killed mid-run is not lent again (${WHO})`,
   const r = await running;
   assert.notEqual(r.code, 0, 'the run did not end normally');
   for (let i = 0; i < 5; i++) assert.notEqual(await netnsOf(), ns, 'a dropped namespace is never lent again');
+});
+
+// A command opens connections to the proxy port, writes a request on each
+// and exits without waiting. The kept relay must carry each under that
+// command's token (its denials are its own), never under the next
+// command's. In the second round the relay is stopped while the command
+// connects, so every connection still waits in its backlog when the
+// command's end is announced.
+const FIRE = (n, go) => `
+import os, socket, time
+print(os.readlink('/proc/self/ns/net'), flush=True)
+while ${go ? `not os.path.exists(${JSON.stringify(go)})` : 'False'}: time.sleep(0.005)
+keep = []
+for i in range(${n}):
+    s = socket.create_connection(('127.0.0.1', 3128))
+    s.sendall(b'GET http://left-behind.invalid/%d HTTP/1.1\\r\\nHost: left-behind.invalid\\r\\n\\r\\n' % i)
+    keep.append(s)
+`;
+
+// /proc/PID/stat fields after the command name.
+const statOf = (pid) => {
+  const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return st.slice(st.lastIndexOf(')') + 2).split(' ');
+};
+const pids = () => readdirSync('/proc').filter((p) => /^\d+$/.test(p)).map(Number);
+const childrenOf = (ppid) => pids().filter((p) => { try { return Number(statOf(p)[1]) === ppid; } catch { return false; } });
+const cmdline = (pid) => { try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8'); } catch { return ''; } };
+
+test(`a command's connections are never carried under the next command's token (${WHO})`, { skip: !have('python3') && 'python3 not installed', timeout: 60_000 }, async () => {
+  const n = 20;
+  for (const stopRelay of [false, true]) {
+    const go = stopRelay ? join(work.dir, 'go') : null;
+    const pending = sb.run(['python3', '-c', FIRE(n, go)], { timeout: 30_000 });
+    let stopped = [];
+    if (stopRelay) {
+      let fire = 0;
+      assert.ok(await until(() => (fire = pids().find((p) => cmdline(p).includes('left-behind')) ?? 0)), 'the command runs');
+      // The server's children that have none of their own are the kept
+      // relays (a launcher has its PID 1); stop them all, the one serving
+      // this command among them.
+      const [server] = spawnServers();
+      stopped = childrenOf(server).filter((p) => childrenOf(p).length === 0);
+      assert.ok(stopped.length > 0, 'a kept relay runs');
+      for (const p of stopped) process.kill(p, 'SIGSTOP');
+      writeFileSync(go, '');
+      assert.ok(await until(() => !cmdline(fire)), 'the command has ended');
+      for (const p of stopped) process.kill(p, 'SIGCONT');
+    }
+    const a = await pending;
+    assert.equal(a.code, 0, a.stderr);
+    // Another per-command policy, the same relay ports: the same kept relay.
+    const b = await sb.run(['readlink', '/proc/self/ns/net'], { policy: { network: { deniedDomains: ['other.invalid'] } } });
+    assert.equal(b.stdout.trim(), a.stdout.trim(), 'the second command used the namespace (and relay) of the first');
+    assert.deepEqual(b.violations, [], 'nothing of the first command is accounted to the second');
+    assert.equal(a.violations.filter((v) => /left-behind\.invalid/.test(v.line)).length, n, 'every request of the first command is its own denial');
+  }
 });

@@ -10,8 +10,8 @@ import http from 'node:http';
 import { spawn } from 'node:child_process';
 import { readFileSync, readlinkSync, writeFileSync, mkdirSync, utimesSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, WHO, tempDir, have, LAUNCHER } from '../helpers.mjs';
-import { privateLauncher, sandboxProcesses, isSpawnServer, launcherProcesses, until, listing, tree, survivors } from './observe.mjs';
+import { ROOT, WHO, tempDir, have, LAUNCHER, spawnServers } from '../helpers.mjs';
+import { privateLauncher, sandboxProcesses, isSpawnServer, isKeptRelay, childrenOf, launcherProcesses, until, listing, tree, survivors } from './observe.mjs';
 
 let tmp, bin, origin, P, priv, work, Sandbox, sb;
 const ourNet = readlinkSync('/proc/self/ns/net');
@@ -130,6 +130,30 @@ for (const [role, rounds] of [['launcher', 2], ['pid1', 2], ['helper', 4]]) {
     await nextWorks();
   });
 }
+
+test(`kill -9 of the kept relays during traffic: the run ends, their namespaces are not lent again, next works (${WHO})`, async (t) => {
+  if (!have('curl')) return t.skip('curl is not installed');
+  // sb.run goes through the spawn server, which lends a namespace with a
+  // relay of its own (launcher/src/netslot.rs).
+  await sb.run('true');
+  const [server] = spawnServers();
+  assert.ok(server, 'the sandbox has a spawn server');
+  for (let round = 0; round < 2; round++) {
+    const running = sb.run(`readlink /proc/self/ns/net; ${loop(30)}`, { timeout: 25_000 });
+    const delay = 150 + rand(400);
+    await new Promise((r) => setTimeout(r, delay));
+    const relays = childrenOf(server).filter(isKeptRelay);
+    assert.ok(relays.length > 0, `seed ${seed}: no kept relay`);
+    for (const pid of relays) process.kill(pid, 'SIGKILL');
+    const r = await running;
+    assert.ok(!r.timedOut, `seed ${seed}: the run ended by itself (relays killed after ${delay} ms)`);
+    const used = r.stdout.split('\n')[0];
+    await noLeftovers(`kept relay round ${round}`);
+    const next = await sb.run('readlink /proc/self/ns/net');
+    assert.notEqual(next.stdout.trim(), used, 'a namespace whose relay died is dropped');
+  }
+  await nextWorks();
+});
 
 test(`kill -9 of the cordon CLI: the sandbox dies with it; its stale session dir is swept by the next session (${WHO})`, async (t) => {
   if (!have('curl')) return t.skip('curl is not installed');

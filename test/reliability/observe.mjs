@@ -39,9 +39,23 @@ export function isSpawnServer(pid) {
   }
 }
 
-/** Launcher processes of `exe` that belong to commands (not a spawn server). */
+/** Whether `pid` is a relay that a spawn server of this process keeps for
+ *  the network namespaces it lends (launcher/src/netslot.rs): like the
+ *  server, it lives until the sandbox's close(). */
+export function isKeptRelay(pid) {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const ppid = Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'cordon-relay' && isSpawnServer(ppid);
+  } catch {
+    return false;
+  }
+}
+
+/** Launcher processes of `exe` that belong to commands (not a spawn server
+ *  or a relay it keeps). */
 export function sandboxProcesses(exe) {
-  return launcherProcesses(exe).filter((p) => !isSpawnServer(p.pid));
+  return launcherProcesses(exe).filter((p) => !isSpawnServer(p.pid) && !isKeptRelay(p.pid));
 }
 
 /** Live processes running `exe` (the private launcher copy). */

@@ -6,7 +6,7 @@
 
 use std::ffi::CStr;
 use std::io;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::raw::{c_char, c_int, c_long, c_uint, c_ulong, c_void};
 
 extern "C" {
@@ -136,6 +136,7 @@ const NR_LANDLOCK_ADD_RULE: i64 = 445;
 const NR_LANDLOCK_RESTRICT_SELF: i64 = 446;
 const NR_PIDFD_OPEN: i64 = 434;
 const NR_PIDFD_GETFD: i64 = 438;
+const NR_PIDFD_SEND_SIGNAL: i64 = 424;
 
 pub const PR_SET_NO_NEW_PRIVS: c_int = 38;
 pub const PR_SET_DUMPABLE: c_int = 4;
@@ -257,6 +258,13 @@ pub fn notif_id_valid(listener: RawFd, id: u64) -> bool {
 pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     // SAFETY: integer arguments only.
     cvt_fd(unsafe { syscall(NR_PIDFD_OPEN, pid as c_long, 0 as c_long) })
+}
+
+/// Sends `sig` to the process behind `pidfd` (never to a later process
+/// that got its pid).
+pub fn pidfd_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: integer arguments and a null siginfo, which the kernel allows.
+    cvt(unsafe { syscall(NR_PIDFD_SEND_SIGNAL, pidfd.as_raw_fd() as c_long, sig as c_long, std::ptr::null::<c_void>(), 0 as c_long) }).map(drop)
 }
 
 pub fn pidfd_getfd(pidfd: RawFd, target_fd: i32) -> io::Result<OwnedFd> {

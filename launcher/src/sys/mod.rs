@@ -161,6 +161,7 @@ pub const FORWARDED: [i32; 7] = [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGU
 
 const PR_SET_PDEATHSIG: c_int = 1;
 const PR_SET_DUMPABLE: c_int = 4;
+const PR_SET_NAME: c_int = 15;
 const PR_CAPBSET_DROP: c_int = 24;
 const PR_SET_CHILD_SUBREAPER: c_int = 36;
 const PR_SET_NO_NEW_PRIVS: c_int = 38;
@@ -282,6 +283,12 @@ pub fn set_child_subreaper() -> io::Result<()> {
 pub fn set_dumpable(on: bool) -> io::Result<()> {
     // SAFETY: plain integer arguments.
     cvt(unsafe { prctl(PR_SET_DUMPABLE, on as c_ulong, 0, 0, 0) }).map(drop)
+}
+
+/// Sets the name `ps` and /proc/PID/comm show (at most 15 bytes are kept).
+pub fn set_name(name: &CStr) -> io::Result<()> {
+    // SAFETY: a NUL-terminated string that outlives the call.
+    cvt(unsafe { prctl(PR_SET_NAME, name.as_ptr() as c_ulong, 0, 0, 0) }).map(drop)
 }
 
 pub fn set_no_new_privs() -> io::Result<()> {
