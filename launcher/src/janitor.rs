@@ -25,7 +25,9 @@ struct Record {
     name: CString,
 }
 
-pub fn main(sock: OwnedFd) -> ! {
+/// `done`: one byte goes there once everything is removed (the launcher
+/// waits for that, not for our exit).
+pub fn main(sock: OwnedFd, done: OwnedFd) -> ! {
     // Terminal signals go to the foreground group; the janitor must outlive
     // a Ctrl-C long enough to clean up, so it leaves the session and ignores them.
     let _ = sys::new_session();
@@ -41,7 +43,7 @@ pub fn main(sock: OwnedFd) -> ! {
             let _ = sys::dup_to(null.as_raw_fd(), fd);
         }
     }
-    let _ = sys::close_fds_except(3, &[sock.as_raw_fd()]);
+    let _ = sys::close_fds_except(3, &[sock.as_raw_fd(), done.as_raw_fd()]);
     crate::security_helper_filter();
 
     let mut recs: Vec<Record> = Vec::new();
@@ -126,5 +128,6 @@ pub fn main(sock: OwnedFd) -> ! {
             _ => Ok(()),
         };
     }
+    let _ = sys::write_all_fd(done.as_raw_fd(), b"1");
     sys::exit_now(0)
 }

@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 /// (every other process of the sandbox is reaped by then) and does not wait
 /// for PID 1's own exit, which tears down the mount namespace (an unmount of
 /// every mount, a few tenths of a millisecond). PID 1 only exits from there.
-pub static PID1_REAPED_ABOVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Nor does it wait for the exits of the janitor (once it has said it is
+/// done) and of the egress helper it killed.
+pub static REAPED_ABOVE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 fn setup(step: &str, e: std::io::Error) -> SetupError {
     SetupError::new(step, sys::errno_text(&e))
@@ -82,12 +84,13 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     // caller's credentials, to remove placeholders after everything else.
     let janitor = if needs_janitor(&cfg) {
         let (ours, theirs) = sys::seqpacket_pair().map_err(|e| setup("janitor", e))?;
+        let (done_r, done_w) = sys::pipe_cloexec().map_err(|e| setup("janitor", e))?;
         match sys::fork_process().map_err(|e| setup("fork janitor", e))? {
             0 => {
-                drop(ours);
-                crate::janitor::main(theirs)
+                drop((ours, done_r));
+                crate::janitor::main(theirs, done_w)
             }
-            pid => Some((ours, pid)),
+            pid => Some((ours, pid, done_r)),
         }
     } else {
         None
@@ -208,7 +211,7 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     };
 
     let (janitor_sock, janitor) = match janitor {
-        Some((sock, pid)) => (Some(sock), Some(pid)),
+        Some((sock, pid, done)) => (Some(sock), Some((pid, done))),
         None => (None, None),
     };
     let mut ending = Ending { janitor: janitor_sock, relay: net.filter(|n| n.1).map(|n| n.0), relay_pidfd: None, kept_relay, kept_told: false, begun: false };
@@ -228,11 +231,21 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
         let _ = sys::send_signal(e, sys::SIGKILL);
     }
     // Let the janitor finish before we return, so the caller never sees a
-    // placeholder that is about to disappear; the helpers end meanwhile.
-    if let Some(pid) = janitor {
-        let _ = sys::wait_pid(pid, false);
+    // placeholder that is about to disappear; the helpers end meanwhile. It
+    // says so before its exit, which (releasing the mount copies it worked
+    // through) takes a few tenths of a millisecond more.
+    let reaped_above = REAPED_ABOVE.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some((pid, done)) = janitor {
+        // A byte, or EOF if it died: either way it does nothing more.
+        let mut pf = [sys::PollFd { fd: done.as_raw_fd(), events: sys::POLLIN, revents: 0 }];
+        while matches!(sys::poll_fds(&mut pf, -1), Ok(0) | Err(_)) {}
+        if !reaped_above {
+            let _ = sys::wait_pid(pid, false);
+        }
     }
-    for pid in net.map(|n| n.0).into_iter().chain(egress_pid) {
+    // The relay or network helper we forked holds the network namespace:
+    // its end is waited for. The egress helper is only killed.
+    for pid in net.map(|n| n.0).into_iter().chain(egress_pid.filter(|_| !reaped_above)) {
         let _ = sys::wait_pid(pid, false);
     }
     // Every process of the sandbox has been reaped (by PID 1, or PID 1
@@ -502,7 +515,7 @@ fn monitor(cfg: &RunConfig, pid1: i32, status: &OwnedFd, set: &sys::SigSet, endi
         }
     };
 
-    let leave_pid1 = PID1_REAPED_ABOVE.load(std::sync::atomic::Ordering::Relaxed);
+    let leave_pid1 = REAPED_ABOVE.load(std::sync::atomic::Ordering::Relaxed);
     while pid1_status.is_none() && !(leave_pid1 && end.is_some()) {
         let timeout = match deadline {
             Some(d) if !timed_out => {

@@ -154,8 +154,9 @@ pub fn main(socket: &OsStr) -> i32 {
             }
         }
     }
-    // A launcher may end before its PID 1 has finished exiting (see
-    // `run::PID1_REAPED_ABOVE`): that PID 1 comes to us, and `reap` takes it.
+    // A launcher may end before its PID 1, janitor and egress helper have
+    // finished exiting (see `run::REAPED_ABOVE`): they come to us, and
+    // `reap` takes them.
     let subreaper = sys::set_child_subreaper().is_ok();
     let _ = sys::set_dumpable(false);
     sys::ignore_signal(sys::SIGPIPE);
@@ -423,7 +424,7 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
             match cfg {
                 Some(cfg) => {
                     if subreaper {
-                        crate::run::PID1_REAPED_ABOVE.store(true, std::sync::atomic::Ordering::Relaxed);
+                        crate::run::REAPED_ABOVE.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
                     std::process::exit(crate::run_main_lent(cfg, lent))
                 }
