@@ -145,7 +145,21 @@ const TMP = mkdtempSync(join(os.tmpdir(), 'cordon-bench-'));
 chmodSync(TMP, 0o755);
 const WORK = join(TMP, 'cwd');          // an empty, neutral cwd for every sandboxed run
 mkdirSync(WORK);
-process.on('exit', () => rmSync(TMP, { recursive: true, force: true }));
+// The same empty cwd on a tmpfs, for one row: on a filesystem where creating
+// and removing files is slow (this VM's journal-less ext4 skips every inode
+// freed in the last minutes when it allocates one), the launcher's
+// placeholders cost more. /dev/shm will not do (the sandbox has its own
+// /dev), so as root the bench mounts one; otherwise the row is skipped.
+let SHM_WORK = null;
+if (process.getuid?.() === 0) {
+  const dir = join(TMP, 'tmpfs');
+  mkdirSync(dir);
+  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'cordon-bench', dir], { stdio: 'ignore' }).status === 0) SHM_WORK = dir;
+}
+process.on('exit', () => {
+  if (SHM_WORK) spawnSync('umount', ['-l', SHM_WORK], { stdio: 'ignore' });
+  rmSync(TMP, { recursive: true, force: true });
+});
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
 
 // srt leaves its /tmp/srt-mux-<pid>-0.sock behind when it exits; once a later
@@ -321,12 +335,12 @@ function srtConfig(domains, cwd = WORK) {
   };
 }
 
-async function cordonSandbox(P, domains, opts = {}) {
+async function cordonSandbox(P, domains, opts = {}, work = WORK) {
   const Sandbox = P.libModule?.Sandbox;
   if (typeof Sandbox?.create !== 'function') throw new Error('dist/index.js has no Sandbox.create yet');
-  const sb = await Sandbox.create(srtConfig(domains), opts);
+  const sb = await Sandbox.create(srtConfig(domains, work), opts);
   return {
-    run: async (cwd = WORK) => {
+    run: async (cwd = work) => {
       const t0 = now();
       const r = await sb.run(['true'], { cwd });
       const ms = msSince(t0);
@@ -379,6 +393,8 @@ async function benchPerCommand(P) {
   if (P.lib === true) {
     await lib('cordon Sandbox.run', () => cordonSandbox(P, ['example.com']));
     await lib('cordon Sandbox.run (allowedDomains: [])', () => cordonSandbox(P, []));
+    if (SHM_WORK) await lib('cordon Sandbox.run (cwd on tmpfs)', () => cordonSandbox(P, ['example.com'], {}, SHM_WORK));
+    else skipRow(sec, 'cordon Sandbox.run (cwd on tmpfs)', 'mounting a tmpfs needs root');
     // The same, each launcher spawned from Node instead of the spawn server.
     await lib('cordon Sandbox.run (spawnServer: false)', () => cordonSandbox(P, ['example.com'], { spawnServer: false }));
     await lib('  of which: Sandbox.plan (compile only)', async () => {
@@ -420,6 +436,7 @@ async function benchPerCommand(P) {
     compare(sec, n, 'srt SandboxManager.wrapWithSandbox + spawn');
     compare(sec, n, 'raw bwrap spawn (argv)');
   }
+  compare(sec, 'cordon Sandbox.run (cwd on tmpfs)', 'srt SandboxManager.wrapWithSandbox + spawn');
   sec.notes.push('Library objects are created once (proxies started) and reused; each sample is one command from request to exit.');
   return sec;
 }
@@ -790,14 +807,18 @@ function goals(passes) {
     out.push({ goal, target, passes: per });
   };
   const row = (p, id, name, pred) => { const s = get(p, id); return s && rowOf(s, name, pred); };
-  add('per command median', '<= 4 ms', (p) => {
-    const r = row(p, 'percmd', 'cordon Sandbox.run');
-    return r ? { measured: `${fmt(r.median)} ms`, met: r.median <= 4 } : { measured: null };
-  });
-  add('per command vs srt', '>= 6x faster', (p) => {
-    const a = row(p, 'percmd', 'cordon Sandbox.run'), b = row(p, 'percmd', 'srt SandboxManager.wrapWithSandbox + spawn');
-    return a && b ? { measured: `${fmt(b.median / a.median)}x`, met: b.median / a.median >= 6 } : { measured: null };
-  });
+  // The goal is judged on the bench's own cwd (the temp dir's filesystem);
+  // the tmpfs rows show how much of the rest is that filesystem.
+  for (const [label, name] of [['', 'cordon Sandbox.run'], [' (cwd on tmpfs)', 'cordon Sandbox.run (cwd on tmpfs)']]) {
+    add(`per command median${label}`, '<= 4 ms', (p) => {
+      const r = row(p, 'percmd', name);
+      return r ? { measured: `${fmt(r.median)} ms`, met: r.median <= 4 } : { measured: null };
+    });
+    add(`per command vs srt${label}`, '>= 6x faster', (p) => {
+      const a = row(p, 'percmd', name), b = row(p, 'percmd', 'srt SandboxManager.wrapWithSandbox + spawn');
+      return a && b ? { measured: `${fmt(b.median / a.median)}x`, met: b.median / a.median >= 6 } : { measured: null };
+    });
+  }
   // srt always starts its proxies, so "net on" is the like-for-like row;
   // "net off" is what a cordon user without network rules gets.
   for (const mode of ['net on', 'net off']) {
