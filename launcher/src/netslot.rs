@@ -84,29 +84,54 @@ impl Kept {
     }
 }
 
-/// What a launcher borrows: the namespaces and the write end of its lease,
-/// where it writes one byte when the namespace may be lent again.
+/// What a launcher started by the spawn server gets: the namespaces lent
+/// to it (if any) and its end of the notice channel (SOCK_SEQPACKET) to
+/// the server, which carries `C` when the namespaces may be lent again
+/// (see the module comment) and, as the launcher's last act, `X` with its
+/// exit status once it holds none of the command's streams any more.
 pub struct Lent {
-    pub ns: Ns,
-    pub lease: OwnedFd,
+    pub ns: Option<Ns>,
+    pub notice: OwnedFd,
 }
 
 impl Lent {
     pub fn raw_fds(&self) -> Vec<i32> {
-        self.ns.user.iter().chain([&self.ns.net, &self.lease]).chain(self.ns.relay.iter()).map(|f| f.as_raw_fd()).collect()
+        let ns = self.ns.iter().flat_map(|n| n.user.iter().chain([&n.net]).chain(n.relay.iter()));
+        ns.chain([&self.notice]).map(|f| f.as_raw_fd()).collect()
     }
 }
 
-/// Says on the lease that the run ended cleanly (see the module comment).
-pub fn give_back(lease: OwnedFd) {
-    let _ = sys::write_all_fd(lease.as_raw_fd(), b"C");
+/// The run ended cleanly: its namespaces may be lent again.
+pub fn give_back(notice: &OwnedFd) {
+    let _ = sys::send_msg(notice, b"C", None, None);
 }
 
-/// Whether a lease's launcher gave its namespace back (it has exited, so
-/// everything it sent is there).
-pub fn given_back(lease: &OwnedFd) -> bool {
-    let mut b = [0u8; 2];
-    matches!(sys::relay::recv_nowait(std::os::fd::AsFd::as_fd(lease), &mut b), Ok(1) if b[0] == b'C')
+/// The launcher is done (its exit status follows).
+pub fn say_done(notice: &OwnedFd, code: i32) {
+    let _ = sys::send_msg(notice, &[[b'X'].as_slice(), &code.to_ne_bytes()].concat(), None, None);
+}
+
+/// What the server read on a notice channel.
+pub enum Notice {
+    Clean,
+    Done(i32),
+    /// Something it does not know (ignored).
+    Other,
+    /// Every copy of the launcher's end is closed (or the channel broke).
+    Closed,
+}
+
+/// The next notice; None when nothing is queued (never blocks).
+pub fn read_notice(notice: &OwnedFd) -> Option<Notice> {
+    let mut b = [0u8; 8];
+    match sys::recv_msg(notice, &mut b, true) {
+        Ok(m) if m.len == 1 && b[0] == b'C' => Some(Notice::Clean),
+        Ok(m) if m.len == 5 && b[0] == b'X' => Some(Notice::Done(i32::from_ne_bytes(b[1..5].try_into().expect("4 bytes")))),
+        Ok(m) if m.len == 0 => Some(Notice::Closed),
+        Ok(_) => Some(Notice::Other),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+        Err(_) => Some(Notice::Closed),
+    }
 }
 
 /// Writes the id maps of a user namespace the caller has just created:

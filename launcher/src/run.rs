@@ -50,9 +50,9 @@ pub fn preflight() -> Result<(), SetupError> {
     Ok(())
 }
 
-/// Runs the sandbox. `lent`: a network namespace (and its user namespace)
-/// lent by the spawn server for this run (see `netslot`), else both are
-/// made here.
+/// Runs the sandbox. `lent`: what the spawn server gives this run (see
+/// `netslot`): maybe a network namespace (and its user namespace), else
+/// both are made here, and the channel for telling the server the end.
 pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     preflight()?;
     let ids = sys::ids();
@@ -100,8 +100,12 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     // (or a short-lived helper) creates it, so that creating it, bringing up
     // lo and binding the relay's listeners overlap with PID 1 building the
     // root; PID 1 joins it before the command starts.
-    let (lent_user, lent) = match lent {
-        Some(l) => (l.ns.user, Some((l.ns.net, l.lease, l.ns.relay))),
+    let (notice, ns) = match lent {
+        Some(l) => (Some(l.notice), l.ns),
+        None => (None, None),
+    };
+    let (lent_user, lent) = match ns {
+        Some(ns) => (ns.user, Some((ns.net, ns.relay))),
         None => (None, None),
     };
     if lent.is_some() && lent_user.is_some() != userns {
@@ -193,10 +197,11 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     // helper that dies before its ready message means EOF there, and PID 1
     // then refuses to start the command. If the helper cannot be started,
     // PID 1 sees that EOF too and ends silently; we say why.
-    let (lent_net, lease, kept_relay) = match lent {
-        Some((net, lease, relay)) => (Some(net), Some(lease), relay),
-        None => (None, None, None),
+    let (lent_net, kept_relay) = match lent {
+        Some((net, relay)) => (Some(net), relay),
+        None => (None, None),
     };
+    let lent_ns = lent_net.is_some();
     let net = match net_chan {
         Some((pid1_end, helper_end)) => {
             drop(pid1_end);
@@ -251,8 +256,19 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
     // Every process of the sandbox has been reaped (by PID 1, or PID 1
     // itself: `monitor` returns only then) and so has the relay with its
     // listeners: the network namespace holds nothing of this run any more.
-    if let (Some(lease), None | Some(true)) = (lease, kept_done) {
-        crate::netslot::give_back(lease);
+    if let (Some(n), true, None | Some(true)) = (&notice, lent_ns, kept_done) {
+        crate::netslot::give_back(n);
+    }
+    if let Some(n) = &notice {
+        // Nothing of the run is left but our own exit: the server can
+        // report the status now, and the command's streams must not wait
+        // for our exit to close.
+        if let Ok(null) = sys::open_at(sys::AT_FDCWD, c"/dev/null", sys::O_RDWR, 0) {
+            for fd in [0, 1, 2].into_iter().chain(cfg.info_fd) {
+                let _ = sys::dup_to(null.as_raw_fd(), fd);
+            }
+            crate::netslot::say_done(n, out);
+        }
     }
     Ok(out)
 }

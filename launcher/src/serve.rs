@@ -78,8 +78,14 @@ struct Running {
     info: OwnedFd,
     /// false once the parent shut its side: nothing more to read.
     reading: bool,
-    /// The network namespace lent to it and our end of its lease.
-    lent: Option<(Key, Kept, OwnedFd)>,
+    /// The network namespace lent to it, until it comes back or is dropped.
+    lent: Option<(Key, Kept)>,
+    /// Our end of its notice channel (None once it has closed).
+    notice: Option<OwnedFd>,
+    /// It said its namespace may be lent again.
+    clean: bool,
+    /// Its status has been written (it said it was done).
+    reported: bool,
 }
 
 /// Network namespaces no launcher has borrowed (see `netslot`). A burst of
@@ -197,6 +203,8 @@ pub fn main(socket: &OsStr) -> i32 {
         fds.extend(conns.iter().map(|c| sys::PollFd { fd: c.fd.as_raw_fd(), events: sys::POLLIN, revents: 0 }));
         let run_pids: Vec<i32> = running.iter().filter(|(_, r)| r.reading).map(|(p, _)| *p).collect();
         fds.extend(run_pids.iter().map(|p| sys::PollFd { fd: running[p].info.as_raw_fd(), events: sys::POLLIN, revents: 0 }));
+        let notice_pids: Vec<i32> = running.iter().filter(|(_, r)| r.notice.is_some()).map(|(p, _)| *p).collect();
+        fds.extend(notice_pids.iter().filter_map(|p| running[p].notice.as_ref()).map(|n| sys::PollFd { fd: n.as_raw_fd(), events: sys::POLLIN, revents: 0 }));
         if sys::poll_fds(&mut fds, -1).is_err() {
             break;
         }
@@ -226,6 +234,13 @@ pub fn main(socket: &OsStr) -> i32 {
             if fds[3 + polled + k].revents != 0 {
                 if let Some(r) = running.get_mut(pid) {
                     signal_requests(*pid, r);
+                }
+            }
+        }
+        for (k, pid) in notice_pids.iter().enumerate() {
+            if fds[3 + polled + run_pids.len() + k].revents != 0 {
+                if let Some(r) = running.get_mut(pid) {
+                    take_notices(r, &mut pool);
                 }
             }
         }
@@ -375,15 +390,15 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
         _ => None,
     };
     let key = cfg.as_ref().and_then(Key::of);
-    let lent = match key.and_then(|k| pool.take(&k).map(|slot| (k, slot))) {
-        Some((k, slot)) => match sys::seqpacket_pair() {
-            Ok((ours, theirs)) => Some((k, slot, ours, theirs)),
-            Err(_) => {
-                slot.discard();
-                None
-            }
-        },
-        None => None,
+    // Every run gets a notice channel; a broken one only costs the early
+    // status and the namespace.
+    let notice = match cfg.is_some() {
+        true => sys::seqpacket_pair().ok(),
+        false => None,
+    };
+    let lent = match (key, &notice) {
+        (Some(k), Some(_)) => pool.take(&k).map(|slot| (k, slot)),
+        _ => None,
     };
     match sys::fork_process() {
         Ok(0) => {
@@ -404,10 +419,13 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
                     sys::exit_now(125);
                 }
             }
-            let lent = lent.map(|(_, slot, ours, lease)| {
+            let lent = notice.map(|(ours, theirs)| {
                 std::mem::forget(ours);
-                std::mem::forget(slot.relay_pid);
-                Lent { ns: slot.ns, lease }
+                let ns = lent.map(|(_, slot)| {
+                    std::mem::forget(slot.relay_pid);
+                    slot.ns
+                });
+                Lent { ns, notice: theirs }
             });
             let keep = lent.as_ref().map(|l| l.raw_fds()).unwrap_or_default();
             if sys::dup_to(req.info.as_raw_fd(), 3).is_err() || sys::close_fds_except(4, &keep).is_err() {
@@ -435,11 +453,11 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
             }
         }
         Ok(pid) => {
-            let lent = lent.map(|(k, slot, ours, _theirs)| (k, slot, ours));
-            running.insert(pid, Running { info: req.info, reading: true, lent });
+            let notice = notice.map(|(ours, _theirs)| ours);
+            running.insert(pid, Running { info: req.info, reading: true, lent, notice, clean: false, reported: false });
         }
         Err(e) => {
-            if let Some((_, slot, _, _)) = lent {
+            if let Some((_, slot)) = lent {
                 slot.discard();
             }
             crate::report("serve: fork", &sys::errno_text(&e));
@@ -451,19 +469,53 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
 fn reap(running: &mut HashMap<i32, Running>, pool: &mut Pool) {
     while let Ok(Some((pid, st))) = sys::wait_pid(-1, true) {
         if let Some(r) = running.remove(&pid) {
-            if let Some((key, slot, lease)) = r.lent {
+            let mut r = r;
+            take_notices(&mut r, pool);
+            if let Some((key, slot)) = r.lent.take() {
                 // Without the launcher's word the namespace is dropped: a
                 // process of its run may still be in it.
-                match netslot::given_back(&lease) {
+                match r.clean {
                     true => pool.give_back(key, slot),
                     false => slot.discard(),
                 }
+            }
+            if r.reported {
+                continue;
             }
             let line = match st {
                 sys::WaitStatus::Exited(c) => format!("{{\"launcher-status\":{c}}}\n"),
                 sys::WaitStatus::Signaled(s) => format!("{{\"launcher-signal\":{s}}}\n"),
             };
             status_line(&r.info, &line);
+        }
+    }
+}
+
+/// Reads what a launcher said on its notice channel. Once it is done (it
+/// holds none of the command's streams and its namespace is back), its
+/// status goes to the parent at once: its exit (tearing down its copy of
+/// our memory) and our reaping need not delay the result.
+fn take_notices(r: &mut Running, pool: &mut Pool) {
+    let Some(n) = &r.notice else { return };
+    loop {
+        match netslot::read_notice(n) {
+            Some(netslot::Notice::Clean) => r.clean = true,
+            Some(netslot::Notice::Done(code)) if !r.reported => {
+                if let (true, Some((key, slot))) = (r.clean, r.lent.take()) {
+                    pool.give_back(key, slot);
+                }
+                status_line(&r.info, &format!("{{\"launcher-status\":{code}}}\n"));
+                if let Ok(s) = r.info.try_clone() {
+                    let _ = std::os::unix::net::UnixStream::from(s).shutdown(std::net::Shutdown::Write);
+                }
+                r.reported = true;
+            }
+            Some(netslot::Notice::Done(_)) | Some(netslot::Notice::Other) => {}
+            Some(netslot::Notice::Closed) => {
+                r.notice = None;
+                return;
+            }
+            None => return,
         }
     }
 }

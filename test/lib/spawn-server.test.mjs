@@ -103,6 +103,26 @@ test(`every sandbox's PID 1 is reaped, also those whose launcher ended before th
   assert.ok(await until(() => zombies().length === 0), `zombie launchers or PID 1s: ${zombies()}`);
 });
 
+test(`the server reports a run's end only once its placeholders are gone from the host (${WHO})`, async () => {
+  // The launcher tells the server it is done before its own exit, so the
+  // result can come first; that must still be after the janitor removed
+  // everything the run created in the project (here: a placeholder for
+  // each protected name that does not exist).
+  // Many of them, so that removing them takes longer than the host needs
+  // to see a result.
+  const names = Array.from({ length: 400 }, (_, i) => `protected-${i}`);
+  const many = await Sandbox.create({ filesystem: { allowWrite: [work.dir], denyWrite: names.map((n) => join(work.dir, n)) } }, { cwd: work.dir });
+  try {
+    for (let i = 0; i < 10; i++) {
+      const r = await many.run(['sh', '-c', 'test -e .bashrc && test -e protected-399 && echo masked'], { cwd: work.dir });
+      assert.equal(r.stdout, 'masked\n', `run ${i}: the placeholders were there inside: ${r.stderr}`);
+      assert.deepEqual(readdirSync(work.dir), [], `run ${i}: left on the host when run() resolved`);
+    }
+  } finally {
+    await many.close();
+  }
+});
+
 test(`stdin, stdout, stderr, exit codes and signals cross the server intact (${WHO})`, async () => {
   const big = 'x'.repeat(3 * 1024 * 1024 + 7);
   const a = await sb.run(['sh', '-c', 'wc -c; echo to-err >&2; exit 7'], { input: big });
