@@ -401,7 +401,15 @@ impl Builder<'_> {
             match if std::mem::take(&mut skip_lookup) { Err(io::Error::from_raw_os_error(ENOENT)) } else { self.resolve(comps, 0) } {
                 Ok(fd) => {
                     let Ok(parent) = self.resolve(&comps[..comps.len() - 1], sys::O_DIRECTORY) else { continue };
-                    let Some((lock, kind)) = self.marked(&parent, &last) else { return Ok(Some(fd)) };
+                    let Some((lock, kind)) = self.marked(&parent, &last) else {
+                        // Not a placeholder, or one whose janitor removed it
+                        // since we looked it up: `fd` then names an unlinked
+                        // object, which nothing can be mounted on. Look again.
+                        match sys::stat_fd(&fd) {
+                            Ok(st) if st.nlink == 0 => continue,
+                            _ => return Ok(Some(fd)),
+                        }
+                    };
                     // Janitors hold LOCK_EX only while removing; anything
                     // longer is a process (maybe inside some sandbox) holding
                     // it on purpose: fail closed rather than hang.
@@ -459,7 +467,8 @@ impl Builder<'_> {
                                 Self::mark(&l);
                                 l
                             }
-                            Err(e) if errno(&e) == ENOENT => continue,
+                            // Removed, or replaced by a concurrent sandbox's file.
+                            Err(e) if matches!(errno(&e), ENOENT | ENOTDIR) => continue,
                             Err(e) => return Err(fail(step(), e)),
                         },
                     };

@@ -4,7 +4,7 @@
 // command's clean-up must never open that path in a command still running.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Sandbox } from '../../dist/index.js';
 import { tempDir, WHO } from '../helpers.mjs';
@@ -50,5 +50,24 @@ test(`a command ending does not unmask a protected path in a command still runni
     assert.equal(existsSync(bashrc), false, `${bashrc} left on the host`);
   } finally {
     await sb.close();
+  }
+});
+
+test(`commands started together in one directory all start, while their janitors remove shared placeholders (${WHO})`, async () => {
+  // Each run adopts the placeholders (.bashrc, .idea, ...) a concurrent run
+  // made, or makes them; another run's janitor may remove one between our
+  // lookup and our lock. Setup must then make it again, never fail.
+  const dir = tempDir('cordon-conc-many-');
+  const sb = await Sandbox.create({ filesystem: { allowWrite: [dir.dir] } }, { cwd: dir.dir });
+  try {
+    for (let round = 0; round < 6; round++) {
+      const runs = await Promise.all(Array.from({ length: 24 }, () => sb.run(['true'])));
+      const failed = runs.filter((r) => r.code !== 0);
+      assert.deepEqual(failed.map((r) => r.stderr.trim()), [], `round ${round}: runs that did not start`);
+    }
+    assert.ok(await waitFor(() => readdirSync(dir.dir).length === 0).then(() => true, () => false), `left: ${readdirSync(dir.dir)}`);
+  } finally {
+    await sb.close();
+    dir.cleanup();
   }
 });
