@@ -1,5 +1,7 @@
 //! The command's own process, between fork and exec: session, descriptors,
-//! privileges, the security layers (last), working directory, exec.
+//! privileges and the seccomp filter (`command_prepare`, which needs nothing
+//! of the sandbox's file tree, so PID 1 may run it while it builds the
+//! root), then Landlock, working directory and exec (`command_exec`).
 
 use crate::args::{EnvOp, RunConfig};
 use crate::sys;
@@ -58,7 +60,14 @@ fn die(step: &str, e: &io::Error) -> ! {
 }
 
 pub fn command_main(ctx: &CmdCtx) -> ! {
-    let cfg = ctx.cfg;
+    command_prepare(ctx.cfg, ctx.status, ctx.userns, None);
+    command_exec(ctx)
+}
+
+/// Session, descriptors (all above 2 closed but the status channel, the
+/// `--keep-fd`s and `extra`), privileges, then the seccomp filter: after it
+/// the process can only finish its way to exec.
+pub fn command_prepare(cfg: &RunConfig, status: &OwnedFd, userns: bool, extra: Option<i32>) {
     let _ = sys::unblock_all_signals();
     // Rust's runtime ignores SIGPIPE at start-up and an ignored signal
     // survives exec: `yes | head` inside would print EPIPE errors.
@@ -69,7 +78,8 @@ pub fn command_main(ctx: &CmdCtx) -> ! {
         die("setsid", &e);
     }
     let mut keep = cfg.keep_fds.clone();
-    keep.push(ctx.status.as_raw_fd()); // close-on-exec: gone at exec
+    keep.push(status.as_raw_fd()); // close-on-exec: gone at exec
+    keep.extend(extra);
     if let Err(e) = sys::close_fds_except(3, &keep) {
         die("close descriptors", &e);
     }
@@ -79,7 +89,7 @@ pub fn command_main(ctx: &CmdCtx) -> ! {
     if let Err(e) = sys::drop_cap_bounding() {
         die("drop capabilities", &e);
     }
-    if !ctx.userns && (cfg.uid.is_some() || cfg.gid.is_some()) {
+    if !userns && (cfg.uid.is_some() || cfg.gid.is_some()) {
         let ids = sys::ids();
         if let Err(e) = sys::switch_ids(cfg.uid.unwrap_or(ids.uid), cfg.gid.unwrap_or(ids.gid)) {
             die("switch uid/gid", &e);
@@ -88,6 +98,15 @@ pub fn command_main(ctx: &CmdCtx) -> ! {
     if let Err(e) = sys::clear_caps() {
         die("drop capabilities", &e);
     }
+    // Landlock comes after it (its calls are allowed): it needs the files
+    // of the finished tree.
+    crate::security_seccomp(cfg);
+}
+
+/// Landlock (in the finished tree), the start report, working directory,
+/// exec with a PATH search.
+pub fn command_exec(ctx: &CmdCtx) -> ! {
+    let cfg = ctx.cfg;
     let landlock_abi = crate::security_landlock(cfg);
     // Report the start with our own pid: SCM_CREDENTIALS lets the kernel
     // translate it into the launcher's pid namespace.
@@ -100,7 +119,6 @@ pub fn command_main(ctx: &CmdCtx) -> ! {
     });
     msg.push(cfg.seccomp as u8);
     let _ = sys::send_msg(ctx.status, &msg, None, Some(sys::pid()));
-    crate::security_seccomp(cfg);
 
     let env = build_env(std::env::vars_os().collect(), &cfg.env);
     let mut env = env;

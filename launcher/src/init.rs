@@ -19,6 +19,9 @@ pub struct Pid1Ctx<'a> {
     /// (None: --share-net).
     pub net: Option<OwnedFd>,
     pub host_net_ns: Option<u64>,
+    /// The network namespace the spawn server lent this run: known from
+    /// the start, so the command's process can start early (see `main`).
+    pub lent_net: Option<OwnedFd>,
 }
 
 fn die(step: &str, reason: &str) -> ! {
@@ -46,7 +49,12 @@ fn join_network(chan: OwnedFd, host: Option<u64>) {
         Ok(None) => sys::exit_now(125),
         Err(e) => die("network", &sys::errno_text(&e)),
     };
-    match sys::stat_fd(&ns) {
+    join_checked(&ns, host);
+}
+
+/// Joins `ns` unless it is the host's network namespace (N6).
+fn join_checked(ns: &OwnedFd, host: Option<u64>) {
+    match sys::stat_fd(ns) {
         Ok(st) if Some(st.ino) == host => die("net namespace", "not isolated from the host"),
         Ok(_) => {}
         Err(e) => die("net namespace", &sys::errno_text(&e)),
@@ -55,6 +63,9 @@ fn join_network(chan: OwnedFd, host: Option<u64>) {
         die("join network namespace", &sys::errno_text(&e));
     }
 }
+
+/// How /proc was set up, as one byte for the early command process.
+const PROC_MODES: [(u8, Option<&str>); 3] = [(0, None), (1, Some("fresh")), (2, Some("host-bind"))];
 
 pub fn main(mut ctx: Pid1Ctx) -> ! {
     let cfg = ctx.cfg;
@@ -95,6 +106,39 @@ pub fn main(mut ctx: Pid1Ctx) -> ! {
             die("janitor", &sys::errno_text(&e));
         }
     }
+    // With the network namespace at hand (lent by the spawn server, or the
+    // host's with --share-net) the command's process starts now: closing
+    // descriptors, dropping privileges and compiling its seccomp filter need
+    // nothing of the sandbox's file tree, so they overlap with the root's
+    // construction. It then waits for our word (the proc mode: one byte)
+    // before Landlock and exec; our death is EOF there.
+    let early = match (ctx.lent_net.take(), cfg.share_net) {
+        (None, false) => None,
+        (lent, _) => {
+            if let Some(ns) = lent {
+                join_checked(&ns, ctx.host_net_ns);
+            }
+            let (go_r, go_w) = match sys::pipe_cloexec() {
+                Ok(p) => p,
+                Err(e) => die("command channel", &sys::errno_text(&e)),
+            };
+            match sys::fork_process() {
+                Ok(0) => {
+                    drop((go_w, ctx.janitor.take(), ctx.net.take()));
+                    hygiene::command_prepare(cfg, &ctx.status, ctx.userns, Some(go_r.as_raw_fd()));
+                    let mut b = [0u8; 1];
+                    let proc_mode = match sys::read_fd(go_r.as_raw_fd(), &mut b) {
+                        Ok(1) => PROC_MODES.iter().find(|(c, _)| *c == b[0]).and_then(|(_, m)| *m),
+                        _ => sys::exit_now(125),
+                    };
+                    drop(go_r);
+                    hygiene::command_exec(&CmdCtx { cfg, status: &ctx.status, proc_mode, userns: ctx.userns, cwd: ctx.cwd.clone() })
+                }
+                Ok(pid) => Some((pid, go_w)),
+                Err(e) => die("fork command", &sys::errno_text(&e)),
+            }
+        }
+    };
     let built = match crate::mounts::build(cfg, ctx.janitor.as_ref()) {
         Ok(b) => b,
         Err(e) => {
@@ -118,13 +162,21 @@ pub fn main(mut ctx: Pid1Ctx) -> ! {
 
     let sigs: Vec<i32> = sys::FORWARDED.iter().copied().chain([sys::SIGCHLD]).collect();
     let set = sys::sigset(&sigs);
-    let cmd = match sys::fork_process() {
-        Ok(0) => {
-            drop(ctx.janitor);
-            hygiene::command_main(&CmdCtx { cfg, status: &ctx.status, proc_mode: built.proc_mode, userns: ctx.userns, cwd: ctx.cwd.clone() })
+    let cmd = match early {
+        Some((pid, go_w)) => {
+            let code = PROC_MODES.iter().find(|(_, m)| *m == built.proc_mode).map_or(0, |(c, _)| *c);
+            // If it died meanwhile, its end is reaped below like any end.
+            let _ = sys::write_all_fd(go_w.as_raw_fd(), &[code]);
+            pid
         }
-        Ok(pid) => pid,
-        Err(e) => die("fork command", &sys::errno_text(&e)),
+        None => match sys::fork_process() {
+            Ok(0) => {
+                drop(ctx.janitor);
+                hygiene::command_main(&CmdCtx { cfg, status: &ctx.status, proc_mode: built.proc_mode, userns: ctx.userns, cwd: ctx.cwd.clone() })
+            }
+            Ok(pid) => pid,
+            Err(e) => die("fork command", &sys::errno_text(&e)),
+        },
     };
     let mut result: Option<sys::WaitStatus> = None;
     while result.is_none() {

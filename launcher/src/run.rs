@@ -181,8 +181,8 @@ pub fn run(cfg: RunConfig, lent: Option<Lent>) -> Result<i32, SetupError> {
                 drop(helper_end);
                 pid1_end
             });
-            drop(lent);
-            init::main(Pid1Ctx { cfg: &cfg, status: status_child, janitor: jfd, userns, cwd, host_mnt_ns, net, host_net_ns })
+            let lent_net = lent.map(|(net, _relay)| net);
+            init::main(Pid1Ctx { cfg: &cfg, status: status_child, janitor: jfd, userns, cwd, host_mnt_ns, net, host_net_ns, lent_net })
         }
         pid => pid,
     };
