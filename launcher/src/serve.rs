@@ -20,9 +20,10 @@
 //! the same code as `cordon-launcher run ARGS` (no exec: this process is
 //! small and single-threaded, and exec'ing a fresh copy of ourselves would
 //! only add its cost; the arguments must parse as a `run`). Each later byte the parent sends on the request connection
-//! is a signal number for the launcher. When the launcher has been reaped
-//! the server writes `{"launcher-status":N}` or `{"launcher-signal":N}` on it
-//! and closes it. Descriptor 3 of the server is its control channel: the
+//! is a signal number for the launcher. When the launcher says it is done
+//! (see `netslot::Lent`: it then holds none of the command's streams), or
+//! else when it has been reaped, the server writes `{"launcher-status":N}`
+//! or `{"launcher-signal":N}` on it and closes it. Descriptor 3 of the server is its control channel: the
 //! server writes `ready\n` once it listens, and exits (killing its
 //! launchers) when the parent closes it; PDEATHSIG covers a parent crash.
 //!
@@ -468,8 +469,7 @@ fn launch(p: Pending, running: &mut HashMap<i32, Running>, pool: &mut Pool, subr
 
 fn reap(running: &mut HashMap<i32, Running>, pool: &mut Pool) {
     while let Ok(Some((pid, st))) = sys::wait_pid(-1, true) {
-        if let Some(r) = running.remove(&pid) {
-            let mut r = r;
+        if let Some(mut r) = running.remove(&pid) {
             take_notices(&mut r, pool);
             if let Some((key, slot)) = r.lent.take() {
                 // Without the launcher's word the namespace is dropped: a
