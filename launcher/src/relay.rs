@@ -194,16 +194,17 @@ pub fn serve_slot(socket: PathBuf, ports: &[u16], ctl: OwnedFd) -> ! {
             up.fast = None;
         }
         let up = Arc::new(up);
-        let served = accept_all(&all, up.clone(), &active, Until::End(&ctl));
-        // The host sees this command's control connection close, as it
-        // would when a relay of the command's own exits.
+        if let Err(e) = accept_all(&all, up.clone(), &active, Until::End(&ctl)) {
+            fail(1, &e);
+        }
+        // Every connection of the command is finished: the launcher may go
+        // on. The host then sees this command's control connection close,
+        // as it would when a relay of the command's own exits.
+        let told = crate::sys::send_msg(&ctl, b"D", None, None).is_ok();
         if let Some(f) = &up.fast {
             f.close();
         }
-        if let Err(e) = served {
-            fail(1, &e);
-        }
-        if crate::sys::send_msg(&ctl, b"D", None, None).is_err() {
+        if !told {
             std::process::exit(1);
         }
     }
