@@ -149,15 +149,17 @@ mkdirSync(WORK);
 // and removing files is slow (this VM's journal-less ext4 skips every inode
 // freed in the last minutes when it allocates one), the launcher's
 // placeholders cost more. /dev/shm will not do (the sandbox has its own
-// /dev), so as root the bench mounts one; otherwise the row is skipped.
-let SHM_WORK = null;
-if (process.getuid?.() === 0) {
-  const dir = join(TMP, 'tmpfs');
-  mkdirSync(dir);
-  if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'mode=0755', 'cordon-bench', dir], { stdio: 'ignore' }).status === 0) SHM_WORK = dir;
+// /dev), so as root the bench mounts one (and one for the unprivileged
+// pass, which gets its path in CORDON_BENCH_TMPFS); else the row is skipped.
+function mountTmpfs(dir, mode) {
+  mkdirSync(dir, { recursive: true });
+  return spawnSync('mount', ['-t', 'tmpfs', '-o', `mode=${mode}`, 'cordon-bench', dir], { stdio: 'ignore' }).status === 0 ? dir : null;
 }
+let SHM_WORK = null;
+if (process.getuid?.() === 0) SHM_WORK = mountTmpfs(join(TMP, 'tmpfs'), '0755');
+else if (process.env.CORDON_BENCH_TMPFS) SHM_WORK = mkdtempSync(join(process.env.CORDON_BENCH_TMPFS, 'cwd-'));
 process.on('exit', () => {
-  if (SHM_WORK) spawnSync('umount', ['-l', SHM_WORK], { stdio: 'ignore' });
+  if (SHM_WORK && process.getuid?.() === 0) spawnSync('umount', ['-l', SHM_WORK], { stdio: 'ignore' });
   rmSync(TMP, { recursive: true, force: true });
 });
 for (const s of ['SIGINT', 'SIGTERM']) process.on(s, () => process.exit(130));
@@ -394,7 +396,7 @@ async function benchPerCommand(P) {
     await lib('cordon Sandbox.run', () => cordonSandbox(P, ['example.com']));
     await lib('cordon Sandbox.run (allowedDomains: [])', () => cordonSandbox(P, []));
     if (SHM_WORK) await lib('cordon Sandbox.run (cwd on tmpfs)', () => cordonSandbox(P, ['example.com'], {}, SHM_WORK));
-    else skipRow(sec, 'cordon Sandbox.run (cwd on tmpfs)', 'mounting a tmpfs needs root');
+    else skipRow(sec, 'cordon Sandbox.run (cwd on tmpfs)', 'mounting a tmpfs needs root (the root pass mounts one for this one)');
     // The same, each launcher spawned from Node instead of the spawn server.
     await lib('cordon Sandbox.run (spawnServer: false)', () => cordonSandbox(P, ['example.com'], { spawnServer: false }));
     await lib('  of which: Sandbox.plan (compile only)', async () => {
@@ -954,14 +956,16 @@ async function unprivilegedPass() {
     mkdirSync(home); mkdirSync(out);
     chownSync(home, uid, uid); chownSync(out, uid, uid);
     const file = join(out, 'pass.json');
+    const tmpfs = mountTmpfs(join(copy, 'tmpfs'), '1777');
     const args = [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--inh-caps=-all', NODE, join(copy, 'bench', 'run.mjs'), '--child', file];
     if (Q) args.push('--quick');
     if (opt.only) args.push(`--only=${[...opt.only].join(',')}`);
     log(`second pass as uid ${uid} from ${copy}`);
     const r = spawnSync('setpriv', args, {
       cwd: copy, stdio: ['ignore', 'inherit', 'inherit'],
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8' },
+      env: { PATH: '/usr/local/bin:/usr/bin:/bin', HOME: home, LANG: 'C.UTF-8', ...(tmpfs ? { CORDON_BENCH_TMPFS: tmpfs } : {}) },
     });
+    if (tmpfs) spawnSync('umount', ['-l', tmpfs], { stdio: 'ignore' });
     if (!existsSync(file)) return { user: `uid ${uid}`, uid, error: `unprivileged pass exited ${r.status}`, sections: [] };
     return JSON.parse(readFileSync(file, 'utf8'));
   } finally {
