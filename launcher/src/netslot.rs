@@ -14,11 +14,12 @@
 //!   sysctl or filter) that the next command would find. As real root
 //!   without `--unshare-user` there is no U, as before.
 //! * A namespace is lent to one launcher at a time, and comes back only
-//!   when that launcher says, as its last act, that the run ended cleanly:
-//!   PID 1 had killed and reaped every process of the sandbox (or was
-//!   reaped itself) and the relay, whose listeners live in the namespace,
-//!   was reaped. A launcher that dies any other way never says so, and its
-//!   namespace is dropped: a process of the old command might still be
+//!   when that launcher says (`C`, once everything else of its run is
+//!   over) that the run ended cleanly: PID 1 had killed and reaped every
+//!   process of the sandbox (or was reaped itself) and the relay, whose
+//!   listeners live in the namespace, had finished (reaped, or a kept
+//!   relay's `D`). A launcher that dies any other way never says so, and
+//!   its namespace is dropped: a process of the old command might still be
 //!   there.
 //! * A slot for runs with relays (and no published ports) has its own
 //!   relay too, bound once: the launcher starts and ends each command there
