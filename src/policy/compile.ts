@@ -418,6 +418,15 @@ function protectMounts(
         if (st) notes.push(`${cur} is a symlink at a protected path; masked, not followed`);
         break;
       }
+      if (i < rel.length - 1 && st.kind === 'file' && st.size === 0) {
+        // Nothing can exist beneath a file, but an empty one may be a
+        // concurrent sandbox's placeholder (it masked the missing path
+        // higher up), and its janitor removes it when that run ends: then
+        // the protected path could be made here. Masking it adopts it, so it
+        // stays (and read-only) for as long as we run.
+        target = { path: cur, op: 'mask' };
+        break;
+      }
       if (i === rel.length - 1) {
         // An empty file or directory may be a placeholder of a concurrent
         // sandbox in the same directory: `mask` (not a bind) lets the

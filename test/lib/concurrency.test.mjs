@@ -71,3 +71,35 @@ test(`commands started together in one directory all start, while their janitors
     dir.cleanup();
   }
 });
+
+test(`a protected path under another run's placeholder stays protected when that run ends (${WHO})`, async () => {
+  // A masks the missing .claude with a placeholder file. B's plan is made
+  // while that file exists: .claude/commands cannot exist under a file, but
+  // once A's janitor removes the file, B's command could make the directory
+  // and plant a command file for the host's agent, unless B holds the
+  // placeholder too.
+  const dir = tempDir('cordon-conc-nested-');
+  const sb = await Sandbox.create({ filesystem: { allowWrite: [dir.dir] } }, { cwd: dir.dir });
+  const planted = join(dir.dir, '.claude', 'commands', 'pwn.md');
+  try {
+    const a = await sb.spawnAsync(['sh', '-c', 'cat >/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    await waitFor(() => a.launchInfo.childPid !== undefined);
+    assert.ok(existsSync(join(dir.dir, '.claude')), "A's placeholder is on the host");
+    const b = await sb.spawnAsync(['sh', '-c', `read go; mkdir -p .claude/commands; echo pwned > .claude/commands/pwn.md; echo "rc=$?"`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    b.stdout.on('data', (d) => (out += d));
+    b.stderr.on('data', (d) => (out += d));
+    await waitFor(() => b.launchInfo.childPid !== undefined || b.exitCode !== null);
+    a.stdin.end();
+    await a.result;
+    b.stdin.on('error', () => {});
+    b.stdin.end('go\n');
+    const r = await b.result;
+    assert.equal(existsSync(planted), false, `B planted ${planted}: ${out}`);
+    if (r.code !== 125) assert.match(out, /rc=[1-9]/, `B wrote under .claude after A ended: ${out}`);
+    await waitFor(() => readdirSync(dir.dir).length === 0);
+  } finally {
+    await sb.close();
+    dir.cleanup();
+  }
+});

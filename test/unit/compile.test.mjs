@@ -456,6 +456,15 @@ test('an empty protected file or directory (maybe a concurrent sandbox\'s placeh
   assert.ok(m.includes('ro-bind /w/.zshrc') && m.includes('ro-bind /w/.idea'));
 });
 
+test('an empty file where a protected path needs a directory (maybe a concurrent sandbox\'s placeholder) is masked itself', () => {
+  // .claude/commands cannot exist under a file; but a placeholder file goes
+  // away with its run, so it is adopted (masked), not just pinned.
+  const m = ops(plan({ filesystem: { allowWrite: ['.'] } }, ['/w/.claude := ', '/w/.git := ', '/w/sub/.claude := gitdir-like text']));
+  assert.ok(m.includes('mask /w/.claude') && m.includes('mask /w/.git'), m.join('\n'));
+  assert.ok(!m.some((s) => s.startsWith('mask /w/.claude/') || s.startsWith('mask /w/.git/')), m.join('\n'));
+  assert.ok(!m.includes('pin /w/.claude'), m.join('\n'));
+});
+
 test("srt's nine shell/tool files are protected in every writable root; the five home-only shell files only in a home (and $ZDOTDIR)", () => {
   const srtNine = ['.gitconfig', '.gitmodules', '.bashrc', '.bash_profile', '.zshrc', '.zprofile', '.profile', '.ripgreprc', '.mcp.json'];
   const homeFive = ['.bash_login', '.bash_logout', '.zshenv', '.zlogin', '.zlogout'];
