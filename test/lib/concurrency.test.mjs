@@ -20,29 +20,38 @@ async function waitFor(cond, ms = 10_000) {
   }
 }
 
+/** A holds the sandbox open (until its stdin closes); B starts meanwhile
+ *  (after `beforeB`) and waits for "go"; A ends; `afterA` runs; then B runs
+ *  `attack`. B's result and its output (ending with `rc=<attack's status>`). */
+async function whileAnotherEnds(sb, attack, { beforeB = () => {}, afterA = async () => {} } = {}) {
+  const a = await sb.spawnAsync(['sh', '-c', 'cat >/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  await waitFor(() => a.launchInfo.childPid !== undefined);
+  beforeB();
+  const b = await sb.spawnAsync(['sh', '-c', `read go; ${attack}; echo "rc=$?"`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  b.stdout.on('data', (d) => (out += d));
+  b.stderr.on('data', (d) => (out += d));
+  await waitFor(() => b.launchInfo.childPid !== undefined || b.exitCode !== null);
+  a.stdin.end();
+  await a.result;
+  await afterA();
+  b.stdin.on('error', () => {});
+  b.stdin.end('go\n');
+  return { r: await b.result, out };
+}
+
 test(`a command ending does not unmask a protected path in a command still running (${WHO})`, async () => {
   const sb = await Sandbox.create({ filesystem: { allowWrite: [work.dir] } }, { cwd: work.dir });
   const bashrc = join(work.dir, '.bashrc');
   try {
     assert.equal(existsSync(bashrc), false);
-    // A holds the sandbox open until its stdin closes.
-    const a = await sb.spawnAsync(['sh', '-c', 'cat >/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
-    await waitFor(() => a.launchInfo.childPid !== undefined);
-    // B starts while A's placeholder (if any) is on the host, then waits for "go".
-    const b = await sb.spawnAsync(['sh', '-c', `read go; echo pwned >> ${bashrc}; echo "rc=$?"`], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    b.stdout.on('data', (d) => (out += d));
-    b.stderr.on('data', (d) => (out += d));
-    await waitFor(() => b.launchInfo.childPid !== undefined || b.exitCode !== null);
-    a.stdin.end();
-    await a.result;
-    // Give A's clean-up the chance to run: a launcher that removes a
-    // placeholder another sandbox still uses does so right after A ends. A
-    // launcher that keeps it while B runs leaves it there; then we go on.
-    await waitFor(() => !existsSync(bashrc), 2000).catch(() => {});
-    b.stdin.on('error', () => {});
-    b.stdin.end('go\n');
-    const r = await b.result;
+    // B starts while A's placeholder (if any) is on the host.
+    const { r, out } = await whileAnotherEnds(sb, `echo pwned >> ${bashrc}`, {
+      // Give A's clean-up the chance to run: a launcher that removes a
+      // placeholder another sandbox still uses does so right after A ends. A
+      // launcher that keeps it while B runs leaves it there; then we go on.
+      afterA: () => waitFor(() => !existsSync(bashrc), 2000).catch(() => {}),
+    });
     if (r.code !== 125) assert.match(out, /rc=[1-9]/, `B wrote the protected path after A ended: ${out}`);
     // B refusing to start (125) is fail-closed and acceptable. Either way,
     // once both ended nothing is left on the host (no ghost placeholder).
@@ -82,19 +91,9 @@ test(`a protected path under another run's placeholder stays protected when that
   const sb = await Sandbox.create({ filesystem: { allowWrite: [dir.dir] } }, { cwd: dir.dir });
   const planted = join(dir.dir, '.claude', 'commands', 'pwn.md');
   try {
-    const a = await sb.spawnAsync(['sh', '-c', 'cat >/dev/null'], { stdio: ['pipe', 'ignore', 'ignore'] });
-    await waitFor(() => a.launchInfo.childPid !== undefined);
-    assert.ok(existsSync(join(dir.dir, '.claude')), "A's placeholder is on the host");
-    const b = await sb.spawnAsync(['sh', '-c', `read go; mkdir -p .claude/commands; echo pwned > .claude/commands/pwn.md; echo "rc=$?"`], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let out = '';
-    b.stdout.on('data', (d) => (out += d));
-    b.stderr.on('data', (d) => (out += d));
-    await waitFor(() => b.launchInfo.childPid !== undefined || b.exitCode !== null);
-    a.stdin.end();
-    await a.result;
-    b.stdin.on('error', () => {});
-    b.stdin.end('go\n');
-    const r = await b.result;
+    const { r, out } = await whileAnotherEnds(sb, 'mkdir -p .claude/commands; echo pwned > .claude/commands/pwn.md', {
+      beforeB: () => assert.ok(existsSync(join(dir.dir, '.claude')), "A's placeholder is on the host while B is planned"),
+    });
     assert.equal(existsSync(planted), false, `B planted ${planted}: ${out}`);
     if (r.code !== 125) assert.match(out, /rc=[1-9]/, `B wrote under .claude after A ended: ${out}`);
     await waitFor(() => readdirSync(dir.dir).length === 0);
