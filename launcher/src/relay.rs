@@ -75,11 +75,7 @@ impl Upstream {
 /// namespace the relay made and PID 1 joins. `done` is the launcher's pipe:
 /// one byte once the connections in flight at SIGTERM are finished.
 pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>, netns: OwnedFd, done: OwnedFd) -> ! {
-    if let Err(e) = sys::set_non_dumpable() {
-        fail(125, &format!("prctl(PR_SET_DUMPABLE): {e}"));
-    }
-    sys::ignore_sigpipe();
-    sys::raise_nofile_limit();
+    prepare_process();
     // The launcher sends SIGTERM when the command has ended: the replies a
     // server inside sent just before it exited may still be on their way to
     // host clients, so the relay finishes its connections before it exits
@@ -133,6 +129,17 @@ pub fn serve(cfg: &RunConfig, ready: OwnedFd, egress: Option<OwnedFd>, netns: Ow
     }
 }
 
+/// What every relay process does first: nobody may ptrace or read it, a
+/// peer that goes away is an error rather than a signal, and it may hold
+/// as many connections as its limit allows.
+fn prepare_process() {
+    if let Err(e) = sys::set_non_dumpable() {
+        fail(125, &format!("prctl(PR_SET_DUMPABLE): {e}"));
+    }
+    sys::ignore_sigpipe();
+    sys::raise_nofile_limit();
+}
+
 /// The relay of a network namespace the spawn server keeps for many
 /// commands (see `netslot`): it binds its listeners once, then serves one
 /// command at a time as that command's launcher tells it over `ctl`
@@ -152,11 +159,7 @@ pub fn serve_slot(socket: PathBuf, ports: &[u16], ctl: OwnedFd) -> ! {
     // It outlives the commands it serves: `ps` (and the tests) should tell
     // it from a launcher.
     let _ = crate::sys::set_name(c"cordon-relay");
-    if let Err(e) = sys::set_non_dumpable() {
-        fail(125, &format!("prctl(PR_SET_DUMPABLE): {e}"));
-    }
-    sys::ignore_sigpipe();
-    sys::raise_nofile_limit();
+    prepare_process();
     let base = random_u64();
     let cfg = RunConfig { relay_ports: ports.to_vec(), ..RunConfig::default() };
     let all = match bind_listeners(&cfg).and_then(nonblocking) {
